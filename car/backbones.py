@@ -1,0 +1,305 @@
+"""Loading CLIP through open_clip, and a resolution-agnostic ViT forward built from the model's own modules.
+
+Three sources, one record (:class:`ClipBundle`):
+
+* an open_clip architecture and pretrained tag, ``load_clip("ViT-B-16", "openai")`` (what Colab readers run);
+  ``pretrained=None`` builds the architecture with random weights (tests, benchmarks);
+* a local checkpoint file, ``load_clip("ViT-B-16", "/path/to/weights.safetensors")``;
+* a shipped toy model, ``load_clip("toy-b")`` / ``load_clip("toy-l")`` (or a toy checkpoint path).
+
+Without weights and without network the loader fails within seconds with one line that says what is missing
+and how to get it, instead of open_clip's retries.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+TOY_MODELS = ("toy-b", "toy-l")
+_HUB_HOST = ("huggingface.co", 443)
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights are neither cached nor downloadable here."""
+
+
+@dataclass
+class ClipBundle:
+    """A CLIP model with everything needed to feed it.
+
+    Attributes:
+        model: open_clip ``CLIP`` in eval mode with frozen parameters.
+        tokenizer: ``tokenizer(list[str]) -> int64 (B, context_length)``.
+        name: architecture name ("ViT-B-16", "toy-b", ...); ``pretrained`` the weights tag or path (None = random).
+        mean, std: the image normalisation.
+    """
+
+    model: open_clip.CLIP
+    tokenizer: Callable[[list[str]], torch.Tensor]
+    name: str
+    pretrained: str | None
+    mean: tuple[float, float, float] = CLIP_MEAN
+    std: tuple[float, float, float] = CLIP_STD
+    _pos_cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def visual(self) -> torch.nn.Module:
+        return self.model.visual
+
+    @property
+    def patch_size(self) -> int:
+        p = self.model.visual.patch_size
+        return int(p[0] if isinstance(p, (tuple, list)) else p)
+
+    @property
+    def image_size(self) -> int:
+        s = self.model.visual.image_size
+        return int(s[0] if isinstance(s, (tuple, list)) else s)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def logit_scale(self) -> float:
+        """exp(logit_scale): 100 for OpenAI CLIP (the official code's constant)."""
+        return float(self.model.logit_scale.exp())
+
+    @property
+    def is_toy(self) -> bool:
+        return self.name in TOY_MODELS
+
+    @property
+    def context_length(self) -> int:
+        return int(getattr(self.tokenizer, "context_length", 77))
+
+    def __repr__(self) -> str:
+        return f"ClipBundle({self.name!r}, pretrained={self.pretrained!r})"
+
+
+# --------------------------------------------------------------------------- loading
+def load_clip(name: str, pretrained: str | None = "openai", *, device: str | torch.device = "cpu",
+              cache_dir: str | None = None) -> ClipBundle:
+    """Load a CLIP model as a :class:`ClipBundle`.
+
+    Args:
+        name: an open_clip architecture (``open_clip.list_models()``), ``"toy-b"`` / ``"toy-l"``, or the path
+            of a toy checkpoint.
+        pretrained: an open_clip pretrained tag (``"openai"``), a local weights file, or None for random weights.
+            Ignored for toy models.
+        device: where the model lives.
+        cache_dir: open_clip / Hugging Face cache folder (default: their defaults).
+
+    Raises:
+        ValueError: unknown architecture or tag (the message lists valid ones).
+        WeightsUnavailableError: the weights are not cached and cannot be downloaded (offline).
+        FileNotFoundError: a weights path that does not exist.
+    """
+    if name in TOY_MODELS or str(name).endswith(".pt") and Path(name).exists():
+        return _load_toy(name, device)
+    if name not in open_clip.list_models():
+        close = difflib.get_close_matches(name, open_clip.list_models() + list(TOY_MODELS), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown CLIP model {name!r}.{hint} See open_clip.list_models() or use 'toy-b'/'toy-l'.")
+    kwargs: dict = {}
+    if pretrained is not None:
+        weights, kwargs = _resolve_weights(name, pretrained, cache_dir)
+        pretrained_arg: str | None = weights
+    else:
+        pretrained_arg = None
+    model = open_clip.create_model(name, pretrained=pretrained_arg, device=device, cache_dir=cache_dir, **kwargs)
+    model.eval().requires_grad_(False)
+    return ClipBundle(model, open_clip.get_tokenizer(name), name, pretrained)
+
+
+def _load_toy(name: str, device: str | torch.device) -> ClipBundle:
+    from car.toy.models import checkpoint_path, load_checkpoint
+
+    path = checkpoint_path(name.removeprefix("toy-")) if name in TOY_MODELS else Path(name)
+    model, tokenizer, payload = load_checkpoint(path)
+    label = f"toy-{payload['size']}"
+    return ClipBundle(model.to(device), tokenizer, label, str(path))
+
+
+def _resolve_weights(name: str, pretrained: str, cache_dir: str | None) -> tuple[str, dict]:
+    """Return a local weights file for (name, pretrained) and create_model kwargs; download only if online."""
+    if os.path.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")):
+        if not Path(pretrained).exists():
+            raise FileNotFoundError(f"weights file {pretrained} does not exist")
+        return pretrained, {}
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    if pretrained not in tags:
+        raise ValueError(f"unknown pretrained tag {pretrained!r} for {name}; available: {', '.join(tags)}")
+    cfg = open_clip.get_pretrained_cfg(name, pretrained)
+    kwargs = {"force_quick_gelu": bool(cfg.get("quick_gelu", False))}
+    cached = _cached_weights(cfg, cache_dir)
+    if cached:
+        return cached, kwargs
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") or not _online():
+        raise WeightsUnavailableError(
+            f"{name}/{pretrained} weights are not in the local cache and the model hub is unreachable: "
+            f"run once with internet (e.g. in Colab) to cache them, or pass a local file as pretrained=..., "
+            f"or use the offline toy models load_clip('toy-b')")
+    return open_clip.download_pretrained(cfg, cache_dir=cache_dir), kwargs
+
+
+def _cached_weights(cfg: dict, cache_dir: str | None) -> str | None:
+    hub = cfg.get("hf_hub", "")
+    if hub:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, filename = os.path.split(hub)  # "org/name/" → ("org/name", ""): open_clip's default file names
+        names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        for fname in names:
+            hit = try_to_load_from_cache(repo, fname, cache_dir=cache_dir)
+            if isinstance(hit, str) and os.path.isfile(hit):
+                return hit
+    return None
+
+
+def _online(timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection(_HUB_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------- images
+def to_rgb_uint8(image) -> np.ndarray:
+    """Any reasonable image → uint8 (H, W, 3) RGB, C-contiguous.
+
+    Accepts PIL images (any mode), numpy arrays (H, W) gray, (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA, of dtype
+    uint8, uint16 (scaled by 257), bool, or float in [0, 1]. RGBA is composited on black (alpha ignored).
+
+    Raises:
+        ValueError: another shape or dtype, NaN values, or a side under 2 pixels.
+    """
+    if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            image = np.asarray(image)
+        else:
+            image = np.asarray(image.convert("RGB"))
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise ValueError(f"image must be (H, W), (H, W, 3) or (H, W, 4); got shape {arr.shape}")
+    arr = arr[..., :3]
+    if arr.dtype == np.uint8:
+        pass
+    elif arr.dtype == np.uint16 or arr.dtype in (np.int32, np.int64) and arr.max(initial=0) > 255:
+        arr = (arr.astype(np.float64) / 257.0).round().clip(0, 255).astype(np.uint8)
+    elif arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    elif np.issubdtype(arr.dtype, np.floating):
+        if np.isnan(arr).any():
+            raise ValueError("image contains NaN values")
+        arr = (arr.clip(0, 1) * 255).round().astype(np.uint8)
+    elif np.issubdtype(arr.dtype, np.integer):
+        arr = arr.clip(0, 255).astype(np.uint8)
+    else:
+        raise ValueError(f"unsupported image dtype {arr.dtype}; use uint8 RGB")
+    if min(arr.shape[:2]) < 2:
+        raise ValueError(f"image is {arr.shape[1]}x{arr.shape[0]} pixels; CaR needs at least 2 pixels per side")
+    return np.ascontiguousarray(arr)
+
+
+def image_tensor(bundle: ClipBundle, image: np.ndarray, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """uint8 (H, W, 3) → normalised float32 (1, 3, h, w) on the bundle's device.
+
+    ``size`` = (h, w) to resize to (bicubic); default: (H, W) rounded *up* to multiples of the patch size, as the
+    official code does for the CAM model (``img_ms_and_flip``).
+    """
+    x = torch.from_numpy(image).to(bundle.device).permute(2, 0, 1)[None].float() / 255.0
+    if size is None:
+        p = bundle.patch_size
+        size = (math.ceil(image.shape[0] / p) * p, math.ceil(image.shape[1] / p) * p)
+    if tuple(size) != tuple(image.shape[:2]):
+        x = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+    mean = torch.tensor(bundle.mean, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(bundle.std, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+# --------------------------------------------------------------------------- ViT forward
+def positional_embedding(bundle: ClipBundle, grid: tuple[int, int]) -> torch.Tensor:
+    """The visual positional embedding resized bilinearly to ``grid`` = (h, w): float (1 + h*w, C). Cached."""
+    if grid not in bundle._pos_cache:
+        pos = bundle.visual.positional_embedding
+        n0 = int(round(math.sqrt(pos.shape[0] - 1)))
+        if (n0, n0) == tuple(grid):
+            bundle._pos_cache[grid] = pos
+        else:
+            patch = pos[1:].reshape(1, n0, n0, -1).permute(0, 3, 1, 2)
+            patch = F.interpolate(patch.float(), size=grid, mode="bilinear", align_corners=False)
+            patch = patch.permute(0, 2, 3, 1).reshape(grid[0] * grid[1], -1).to(pos.dtype)
+            bundle._pos_cache[grid] = torch.cat([pos[:1], patch], 0)
+    return bundle._pos_cache[grid]
+
+
+def embed_patches(bundle: ClipBundle, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Patch + class + (interpolated) positional embedding + ``ln_pre``, at any input size.
+
+    Args:
+        x: float (B, 3, h*p, w*p), normalised.
+
+    Returns:
+        tokens float (B, 1 + h*w, C) ready for the first block, and the grid (h, w).
+    """
+    visual = bundle.visual
+    if not hasattr(visual, "conv1") or not hasattr(visual, "transformer"):
+        raise ValueError(f"{bundle.name} is not a ViT CLIP; CaR's CAM needs a vision transformer")
+    x = visual.conv1(x)  # (B, C, h, w)
+    grid = (x.shape[2], x.shape[3])
+    x = x.flatten(2).transpose(1, 2)  # (B, h*w, C)
+    cls = visual.class_embedding.view(1, 1, -1).expand(x.shape[0], -1, -1).to(x.dtype)
+    x = torch.cat([cls, x], 1) + positional_embedding(bundle, grid).to(x.dtype)
+    return visual.ln_pre(x), grid
+
+
+def blocks(bundle: ClipBundle) -> torch.nn.ModuleList:
+    """The visual residual blocks."""
+    return bundle.visual.transformer.resblocks
+
+
+def run_blocks(bundle: ClipBundle, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+    """Run visual blocks ``start:stop`` on tokens float (B, 1 + n, C)."""
+    for block in list(blocks(bundle))[start:stop]:
+        x = block(x)
+    return x
+
+
+def pool_and_project(bundle: ClipBundle, x: torch.Tensor, pool: str | None = None) -> torch.Tensor:
+    """``ln_post`` + pooling + ``proj``: tokens (B, 1 + n, C) → embeddings (B, D), not normalised.
+
+    ``pool``: "cls" (token 0), "mean" (mean of patch tokens, CLS excluded) or None = the model's own pooling
+    (``visual.pool_type``: "tok" → cls, "avg" → mean).
+    """
+    visual = bundle.visual
+    if pool is None:
+        pool = "mean" if getattr(visual, "pool_type", "tok") == "avg" else "cls"
+    x = visual.ln_post(x)
+    pooled = x[:, 1:].mean(1) if pool == "mean" else x[:, 0]
+    return pooled @ visual.proj if visual.proj is not None else pooled
+
+
+@torch.no_grad()
+def encode_text(bundle: ClipBundle, texts: list[str]) -> torch.Tensor:
+    """L2-normalised text embeddings float (len(texts), D)."""
+    tokens = bundle.tokenizer(texts).to(bundle.device)
+    return F.normalize(bundle.model.encode_text(tokens).float(), dim=-1)

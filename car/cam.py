@@ -1,0 +1,179 @@
+"""The mask proposal generator's CAM (paper §3.3; official ``clipcam.py`` / ``cam.py``, from CLIP-ES).
+
+"Set once, query many": :func:`encode_image` runs the CAM backbone once per image — blocks 1..L−1 without
+gradients, then block L with gradients, keeping the last block's ``ln_1`` output A (the grad-CAM target layer)
+and the head-averaged attention of every block (for CAA). Per recurrence step :func:`gradcam` only needs the
+text embeddings of the current queries: the gradients of every query's softmax probability with respect to A
+come from one batched vector–Jacobian product (``torch.autograd.grad(..., is_grads_batched=True)``) through the
+cached graph — never a full backward per class, never a re-run of the network.
+
+The official code re-runs block L and one backward per query at every step; the maps are the same because the
+image-side computation does not depend on the queries.
+
+Shape letters: Q queries, K background queries, n = h*w patch tokens, C width, D embedding.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from car.backbones import ClipBundle, blocks, embed_patches, image_tensor, pool_and_project, run_blocks
+
+#: Denominator guard of the official min–max normalisation (pytorch-grad-cam ``scale_cam_image``).
+MINMAX_EPS = 1e-7
+
+
+@contextlib.contextmanager
+def capture_attention(modules: list[torch.nn.Module]) -> Iterator[list[torch.Tensor]]:
+    """Record the head-averaged attention weights of ``nn.MultiheadAttention`` modules with hooks.
+
+    A forward pre-hook asks each module for its weights (``need_weights=True, average_attn_weights=True``); a
+    forward hook stores them. The model's code is untouched and every handle is removed on exit.
+
+    Yields:
+        a list that fills with one float (B, L, L) tensor per module call, in call order.
+    """
+    maps: list[torch.Tensor] = []
+    handles = []
+
+    def pre(_module, args, kwargs):
+        kwargs = dict(kwargs, need_weights=True, average_attn_weights=True)
+        return args, kwargs
+
+    def post(_module, _args, output):
+        maps.append(output[1].detach())
+
+    for m in modules:
+        if not isinstance(m, torch.nn.MultiheadAttention):
+            raise TypeError(f"attention capture expects nn.MultiheadAttention, got {type(m).__name__}")
+        handles.append(m.register_forward_pre_hook(pre, with_kwargs=True))
+        handles.append(m.register_forward_hook(post))
+    try:
+        yield maps
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextlib.contextmanager
+def capture_output(module: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Record the outputs of ``module`` (kept in the autograd graph) with a forward hook."""
+    outputs: list[torch.Tensor] = []
+    handle = module.register_forward_hook(lambda _m, _a, out: outputs.append(out))
+    try:
+        yield outputs
+    finally:
+        handle.remove()
+
+
+@dataclass
+class ImageState:
+    """Everything the CAM needs from one image, computed once.
+
+    Attributes:
+        activation: float (1, 1 + n, C), the last block's ``ln_1`` output A, inside the autograd graph.
+        embedding: float (D,), mean-of-patch-tokens image embedding after block L (graph to ``activation``).
+        attention: float (L, n, n), head-averaged attention of every block, CLS row/column dropped.
+        grid: (h, w) patch grid; ``size`` (H, W) the original image size.
+    """
+
+    activation: torch.Tensor
+    embedding: torch.Tensor
+    attention: torch.Tensor
+    grid: tuple[int, int]
+    size: tuple[int, int]
+
+
+def encode_image(bundle: ClipBundle, image: np.ndarray) -> ImageState:
+    """Run the CAM backbone once on ``image`` (uint8 (H, W, 3)) at its own size rounded to the patch.
+
+    Official order (digest §2.1): blocks 1..L−1 under ``no_grad``, block L with gradients, ``ln_post``, mean of
+    the patch tokens (CLS excluded), ``proj``.
+    """
+    x = image_tensor(bundle, image)  # (1, 3, h*p, w*p)
+    resblocks = list(blocks(bundle))
+    with capture_attention([b.attn for b in resblocks]) as maps:
+        with torch.no_grad():
+            tokens, grid = embed_patches(bundle, x)
+            tokens = run_blocks(bundle, tokens, 0, len(resblocks) - 1)
+        tokens = tokens.detach().requires_grad_(True)
+        with torch.enable_grad(), capture_output(resblocks[-1].ln_1) as ln1:
+            out = resblocks[-1](tokens)
+            embedding = pool_and_project(bundle, out, pool="mean")[0]
+    attention = torch.stack([m[0, 1:, 1:] for m in maps]).float()  # (L, n, n)
+    return ImageState(ln1[0], embedding, attention, grid, image.shape[:2])
+
+
+def target_probabilities(state: ImageState, text: torch.Tensor, background: torch.Tensor, logit_scale: float,
+                         mode: str = "semantic") -> torch.Tensor:
+    """The scores whose gradients make the CAMs, float (Q,), in the autograd graph.
+
+    Args:
+        text: float (Q, D) normalised query embeddings; background: float (K, D) (K may be 0).
+        logit_scale: exp(logit_scale) (100 for OpenAI CLIP).
+        mode: "semantic" — one softmax over [queries; background] (official); "refer" — query q competes only
+            with the background: softmax over [q; background] (official refer mode's one CAM call per query).
+    """
+    image = F.normalize(state.embedding.float(), dim=-1)
+    fg = logit_scale * text @ image  # (Q,)
+    bg = logit_scale * background @ image  # (K,)
+    if mode == "semantic":
+        return torch.softmax(torch.cat([fg, bg]), 0)[: len(fg)]
+    if mode == "refer":
+        bg_lse = torch.logsumexp(bg, 0) if len(bg) else fg.new_tensor(-float("inf"))
+        return torch.exp(fg - torch.logaddexp(fg, bg_lse))
+    raise ValueError(f"unknown CAM mode {mode!r}; valid: semantic, refer")
+
+
+def gradcam_from_scores(state: ImageState, scores: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+    """Grad-CAM of each score on the patch grid, min–max normalised: float (Q, h, w) in [0, 1].
+
+    α_c = mean over positions of ∂score/∂A_c; CAM = ReLU(Σ_c α_c A_c) (pytorch-grad-cam, as the official code).
+    Gradients of all scores come from batched vector–Jacobian products through the cached graph.
+    """
+    q = len(scores)
+    acts = state.activation[0, 1:].detach()  # (n, C)
+    alphas = []
+    for start in range(0, q, chunk):
+        eye = torch.eye(q, device=scores.device, dtype=scores.dtype)[start:start + chunk]
+        (grads,) = torch.autograd.grad(scores, state.activation, grad_outputs=eye, is_grads_batched=True,
+                                       retain_graph=True)  # (q_chunk, 1, 1 + n, C)
+        alphas.append(grads[:, 0, 1:].mean(1))  # (q_chunk, C)
+    alpha = torch.cat(alphas) if alphas else acts.new_zeros(0, acts.shape[1])
+    cam = torch.relu(alpha @ acts.T).reshape(q, *state.grid)  # (Q, h, w)
+    return minmax(cam)
+
+
+def minmax(maps: torch.Tensor) -> torch.Tensor:
+    """Per-map min–max normalisation of float (Q, ...) (official ``scale_cam_image``)."""
+    flat = maps.reshape(len(maps), -1)
+    flat = flat - flat.min(1, keepdim=True).values
+    flat = flat / (flat.max(1, keepdim=True).values + MINMAX_EPS)
+    return flat.reshape(maps.shape)
+
+
+def gradcam(state: ImageState, text: torch.Tensor, background: torch.Tensor, logit_scale: float,
+            mode: str = "semantic") -> torch.Tensor:
+    """Raw grad-CAMs of the queries: float (Q, h, w) in [0, 1].
+
+    Official fallback: a query whose CAM is all zero is recomputed with the foreground queries only (no
+    background queries in the softmax).
+    """
+    cams = gradcam_from_scores(state, target_probabilities(state, text, background, logit_scale, mode))
+    empty = cams.flatten(1).amax(1) <= 0
+    if empty.any() and len(background):
+        retry = gradcam_from_scores(state, target_probabilities(state, text, background[:0], logit_scale, mode))
+        cams[empty] = retry[empty]
+    return cams
+
+
+def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of float (Q, h, w) to (Q, H, W) (``cv2.resize`` default: half-pixel centres)."""
+    if maps.shape[-2:] == tuple(size):
+        return maps
+    return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]

@@ -1,0 +1,84 @@
+"""The mask classifier g (paper §3.3, Eq. 5): prompted images → CLIP → softmax over queries → diagonal.
+
+Official details (digest §5): each prompted image is resized (shortest side) and centre-cropped to the
+classifier's input size; the image embedding is ``ln_post(CLS after block L−1) @ proj`` — the last block is
+skipped, a CLIP-ES wrapper quirk kept as ``skip_last_block=True``; with T templates the score is
+
+    P = softmax_j( Σ_t softmax_j(s · cos(img_i, text_tj)) )          ("official", a double softmax)
+
+while the paper describes one softmax of the template-averaged text embedding ("paper"). θ is compared with
+the diagonal P_ii.
+
+Shape letters: N prompted images (= queries of the step), T templates, Q queries, D embedding.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from car.backbones import ClipBundle, blocks, embed_patches, pool_and_project, run_blocks
+
+
+def preprocess(bundle: ClipBundle, images: np.ndarray, crop: str = "center") -> torch.Tensor:
+    """uint8 (N, H, W, 3) → normalised float32 (N, 3, S, S), S = the classifier's input size.
+
+    ``crop``: "center" = resize the shortest side to S (bicubic) and centre-crop (CLIP's ``preprocess``, official);
+    "resize" = squash the whole image to S x S (keeps prompts near the border).
+    """
+    s = bundle.image_size
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(bundle.device).permute(0, 3, 1, 2).float() / 255.0
+    h, w = x.shape[-2:]
+    if crop == "center":
+        scale = s / min(h, w)
+        size = (max(s, round(h * scale)), max(s, round(w * scale)))
+        if size != (h, w):
+            x = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+        top, left = (size[0] - s) // 2, (size[1] - s) // 2
+        x = x[:, :, top:top + s, left:left + s]
+    elif crop == "resize":
+        x = F.interpolate(x, size=(s, s), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+    else:
+        raise ValueError(f"unknown crop {crop!r}; valid: center, resize")
+    mean = torch.tensor(bundle.mean, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(bundle.std, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+@torch.no_grad()
+def encode_images(bundle: ClipBundle, x: torch.Tensor, skip_last_block: bool = True,
+                  batch_size: int = 32) -> torch.Tensor:
+    """L2-normalised image embeddings float (N, D) of preprocessed images float (N, 3, S, S).
+
+    Pooling is the model's own (CLS for OpenAI CLIP, mean of patches for the toy CLIPs).
+    """
+    stop = len(blocks(bundle)) - 1 if skip_last_block else None
+    out = []
+    for chunk in x.split(batch_size):
+        tokens, _ = embed_patches(bundle, chunk)
+        out.append(pool_and_project(bundle, run_blocks(bundle, tokens, 0, stop)))
+    return F.normalize(torch.cat(out).float(), dim=-1)
+
+
+def mask_scores(images: torch.Tensor, text: torch.Tensor, logit_scale: float, rule: str = "official") -> torch.Tensor:
+    """The normalised similarity matrix P of Eq. 5: float (N, Q), rows sum to 1.
+
+    Args:
+        images: float (N, D) normalised image embeddings.
+        text: float (T, Q, D) normalised text embeddings, one slice per template.
+        logit_scale: s = exp(logit_scale) (100 for OpenAI CLIP).
+        rule: "official" (softmax of the sum of per-template softmaxes) or "paper" (softmax of the cosine to the
+            renormalised template mean).
+    """
+    if rule == "official":
+        per_template = torch.softmax(logit_scale * torch.einsum("nd,tqd->tnq", images, text), -1)  # (T, N, Q)
+        return torch.softmax(per_template.sum(0), -1)
+    if rule == "paper":
+        mean = F.normalize(text.mean(0), dim=-1)  # (Q, D)
+        return torch.softmax(logit_scale * images @ mean.T, -1)
+    raise ValueError(f"unknown classifier score rule {rule!r}; valid: official, paper")
+
+
+def diagonal_scores(p: torch.Tensor) -> torch.Tensor:
+    """P_ii: the score of prompted image i against its own query i, float (N,)."""
+    return torch.diagonal(p)

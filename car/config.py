@@ -1,0 +1,165 @@
+"""Typed configuration of one CaR setting (a dataset x a table row of the paper).
+
+Every field has the paper's value as default where the paper states one; where the official code
+(`google-research/clip_as_rnn`, see the reproduction ledger in the book) differs, the trailing comment
+names the official value and a named option selects either behaviour.
+
+Presets live in ``car/configs/*.yaml`` and are found by name::
+
+    >>> from car.config import load_config, list_configs
+    >>> cfg = load_config("voc")
+    >>> cfg.eta, cfg.theta, cfg.lam
+    (0.4, 0.6, 0.4)
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+PROMPT_KINDS = ("circle", "contour", "blur", "gray", "mask", "box")
+
+
+@dataclass(frozen=True)
+class CaRConfig:
+    """Hyper-parameters of one CaR run.
+
+    Symbols follow the paper: η (``eta``) binarises proposals for the visual prompts (§3.3),
+    θ (``theta``) removes queries (Eq. 6), λ (``lam``) is CLIP-ES's box threshold in CAA (Eq. 8).
+    """
+
+    name: str = "default"
+    table: str = ""  # the paper table this preset reproduces, e.g. "Table 2"
+    row: str = ""  # the row / column of that table, in the paper's words
+    description: str = ""
+
+    # --- data ---
+    dataset: str = "voc"  # a reader name of car.data (or a toy split name)
+    split: str = "val"
+    ignore_background: bool = False  # VOC-20 / PC-59 / Table J setting (evaluation only)
+
+    # --- backbones (open_clip names and pretrained tags) ---
+    proposal_model: str = "ViT-B-16"  # f, §4.1
+    proposal_pretrained: str = "openai"
+    classifier_model: str = "ViT-L-14"  # g, §4.1; official RefCOCO* configs use ViT-B-16
+    classifier_pretrained: str = "openai"
+
+    # --- the recurrence (Algorithm 1) ---
+    mode: str = "semantic"  # "semantic": one CAM softmax over all queries; "refer": one CAM per query
+    recurrence: bool = True  # False = a single step (T = 1, Table 2 first row)
+    max_steps: int | None = None  # no cap in the paper or the official code
+    eta: float = 0.4  # η, §3.3 (VOC); official voc.yaml 0.4
+    theta: float = 0.6  # θ, Eq. 6 (VOC); official voc.yaml 0.6
+    lam: float = 0.4  # λ, CLIP-ES box threshold (VOC); official voc.yaml 0.4
+    theta_rule: str = "official"  # "official": keep P_ii > θ and keep the argmax if none pass;
+    #                               "paper": keep P_ii >= θ, the set may become empty (Eq. 6, Alg. 1)
+
+    # --- mask proposal generator (§3.3, CLIP-ES) ---
+    cam_method: str = "caa"  # "caa" (CLIP-ES CAM + class-aware affinity) or "gradcam" (Table 2)
+    cam_text: str = "official"  # "official": raw query at step 1, cam_template from step 2 on;
+    #                             "template": cam_template at every step; "raw": never templated
+    cam_template: str = "a clean origami {}."  # official CAM / background template
+    background: tuple[str, ...] = ("clipes",)  # background-query groups of car.vocab.BACKGROUND_GROUPS;
+    #                                           "clipes" = the 23 words of the official configs;
+    #                                           () = no background query (Table 6 "None")
+    attn_layers: int = 8  # CAA uses the last k attention maps (official: 8 of 12)
+    sinkhorn_rounds: int = 3  # (column, row) normalisation rounds (official: 3)
+    affinity_power: int = 2  # t in Eq. 8 (official: one squaring, t = 2)
+
+    # --- visual prompts (§3.3, Algorithm B) ---
+    prompts: tuple[str, ...] = ("circle", "blur")  # official voc.yaml: circle + blur
+    stuff_prompts: tuple[str, ...] = ()  # prompts of the stuff pass (Context/ADE); () = no stuff pass
+    prompt_thickness: int = 1  # official modeling/ code: 1 (the unused refactor: 3)
+    blur_kernel: int = 15  # official: 15 x 15 Gaussian, sigma from OpenCV's rule
+
+    # --- mask classifier (§3.3, Eq. 5) ---
+    templates: str = "official15"  # name in car.vocab.TEMPLATE_SETS; "canonical" = cam_template only
+    classifier_score: str = "official"  # "official": softmax of the sum of per-template softmaxes;
+    #                                     "paper": one softmax of the template-averaged embedding
+    classifier_skip_last_block: bool = True  # official quirk: CLS after block L-1; False = standard CLIP
+    classifier_crop: str = "center"  # official: resize shortest side + centre crop; "resize": squash
+
+    # --- post-processing (§3.4) ---
+    crf: bool = True
+    crf_iters: int = 10  # official / CLIP-ES: 10
+    crf_gaussian: tuple[float, float] = (1.0, 3.0)  # (sxy, compat), official DeepLab values
+    crf_bilateral: tuple[float, float, float] = (67.0, 3.0, 4.0)  # (sxy, srgb, compat)
+    bg_factor: float = 1.0  # unary background = (1 - max CAM) ** bg_factor (official: 1)
+    sam: bool = False  # optional SAM ensemble (Table 1 "CaR+SAM")
+    iom_thresh: float = 0.7  # ϕ_iom, §3.4; official configs 0.6 (VOC) / 0.7 (COCO) / 0.5 (Context)
+    iou_thresh: float = 0.7  # ϕ_iou, §3.4; official evaluation default 0.9
+    min_pred_thresh: float = 0.05  # official IoM gate on |p ∩ s| / |p|
+
+    def replace(self, **changes: Any) -> "CaRConfig":
+        """Return a copy with ``changes`` applied (validated like a loaded preset)."""
+        return _validated(dataclasses.replace(self, **changes))
+
+
+_TUPLE_FIELDS = {f.name for f in fields(CaRConfig) if str(f.type).startswith("tuple")}
+
+
+def _validated(cfg: CaRConfig) -> CaRConfig:
+    bad = [p for p in cfg.prompts + cfg.stuff_prompts if p not in PROMPT_KINDS]
+    if bad:
+        raise ValueError(f"unknown visual prompt(s) {bad}; valid: {', '.join(PROMPT_KINDS)}")
+    for key, valid in {
+        "mode": ("semantic", "refer"),
+        "theta_rule": ("official", "paper"),
+        "cam_method": ("caa", "gradcam"),
+        "cam_text": ("official", "template", "raw"),
+        "classifier_score": ("official", "paper"),
+        "classifier_crop": ("center", "resize"),
+    }.items():
+        if getattr(cfg, key) not in valid:
+            raise ValueError(f"config {cfg.name!r}: {key}={getattr(cfg, key)!r}; valid: {', '.join(valid)}")
+    for key in ("eta", "theta", "lam"):
+        value = getattr(cfg, key)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"config {cfg.name!r}: {key}={value} must lie in [0, 1]")
+    return cfg
+
+
+def config_from_dict(data: dict[str, Any]) -> CaRConfig:
+    """Build a validated :class:`CaRConfig` from a plain mapping (e.g. parsed YAML)."""
+    known = {f.name for f in fields(CaRConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown config key(s) {unknown}; valid keys: {', '.join(sorted(known))}")
+    data = {k: tuple(v) if k in _TUPLE_FIELDS and isinstance(v, list) else v for k, v in data.items()}
+    return _validated(CaRConfig(**data))
+
+
+def list_configs() -> list[str]:
+    """Names of the shipped presets (``car/configs/*.yaml``), sorted."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def load_config(name_or_path: str | Path, **overrides: Any) -> CaRConfig:
+    """Load a preset by name (see :func:`list_configs`) or a YAML file path.
+
+    Args:
+        name_or_path: a preset name such as ``"voc"`` or a path to a ``.yaml`` file.
+        **overrides: fields to change after loading, e.g. ``theta=0.5``.
+
+    Raises:
+        ValueError: unknown preset name (the message lists the valid ones) or a bad key/value.
+    """
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = CONFIG_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise ValueError(f"unknown config {str(name_or_path)!r}; available: {', '.join(list_configs())}")
+    elif not path.exists():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path} must hold a mapping of keys to values")
+    data.setdefault("name", path.stem)
+    cfg = config_from_dict(data)
+    return cfg.replace(**overrides) if overrides else cfg

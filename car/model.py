@@ -1,0 +1,304 @@
+"""CLIP as RNN: the recurrence of Algorithm 1 with a fixed-weight segmenter shared by every step.
+
+    h_0 = queries
+    repeat:  y_t = f(x, h_{t-1})            mask proposals (CAM + CAA)            Eq. 3
+             x'_t = v(x, y_t)               visual prompts                        Eq. 4
+             P_t = g(x'_t, h_{t-1})         mask classifier                       Eq. 5
+             h_t = σ(P_t)                   drop queries with P_ii below θ        Eq. 6
+    until h_t == h_{t-1};  masks = post_process(y_T)
+
+``CaR(proposal, classifier, config)(image, queries) -> Result``. The image-side work of f (backbone forward,
+attention affinity) and every text embedding are computed once per image / vocabulary and reused at every
+step; all prompted images of a step go through g as one batch.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from car import affinity as caa
+from car import cam as cam_mod
+from car import classifier as cls_mod
+from car import postprocess, prompts
+from car.backbones import ClipBundle, encode_text, load_clip, to_rgb_uint8
+from car.config import CaRConfig, load_config
+from car.vocab import TEMPLATE_SETS, background_queries
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the recurrence.
+
+    Attributes:
+        queries: the queries that entered the step (h_{t-1}).
+        indices: their positions in the initial query list, int (N_t,).
+        scores: P_ii of the step, float (N_t,).
+        kept: bool (N_t,), which queries survive into h_t.
+        proposals: float (N_t, H, W) in [0, 1], the mask proposals y_t at image resolution.
+        raw_cams: float (N_t, h, w) in [0, 1], the grad-CAMs before CAA, on the patch grid.
+    """
+
+    queries: tuple[str, ...]
+    indices: np.ndarray
+    scores: np.ndarray
+    kept: np.ndarray
+    proposals: np.ndarray = field(repr=False)
+    raw_cams: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Result:
+    """Output of :class:`CaR`.
+
+    Attributes:
+        queries: the initial queries h_0.
+        labels: int64 (H, W), the index of the winning query, -1 where none wins (background).
+        masks: bool (N, H, W), one per initial query (all False for removed queries).
+        scores: float (N,), classifier score of the last step, 0 for removed queries.
+        steps: the recurrence, step by step (for a stuff pass, thing steps then stuff steps).
+        proposals: float (N, H, W), the final soft proposals y_T (0 for removed queries).
+    """
+
+    queries: tuple[str, ...]
+    labels: np.ndarray
+    masks: np.ndarray
+    scores: np.ndarray
+    steps: list[Step]
+    proposals: np.ndarray = field(repr=False)
+
+    @property
+    def kept(self) -> list[str]:
+        """The queries that survived the recurrence."""
+        return [q for q, s in zip(self.queries, self.scores) if s > 0]
+
+
+def check_queries(queries: Sequence[str], allow_duplicates: bool = False) -> list[str]:
+    """Validate a query list: non-empty strings, no duplicates (semantic mode).
+
+    Raises:
+        ValueError: empty list, a non-string or blank query, or duplicates (named in the message).
+    """
+    if isinstance(queries, str):
+        raise ValueError(f"queries must be a list of strings, got the string {queries!r}; "
+                         f"split it, e.g. {queries.split(',')!r}")
+    queries = list(queries)
+    if not queries:
+        raise ValueError("no queries: pass at least one text query, e.g. ['cat', 'dog']")
+    for q in queries:
+        if not isinstance(q, str) or not q.strip():
+            raise ValueError(f"every query must be a non-empty string; got {q!r}")
+    if not allow_duplicates:
+        norm = [q.strip().lower() for q in queries]
+        dups = sorted({q for q, k in zip(queries, norm) if norm.count(k) > 1})
+        if dups:
+            raise ValueError(f"duplicate queries {dups}: each query must appear once (they would split one CAM softmax)")
+    return queries
+
+
+class CaR:
+    """CLIP as RNN.
+
+    Args:
+        proposal: the CLIP of the mask proposal generator f (ViT-B/16 in the paper), or a name for :func:`load_clip`.
+        classifier: the CLIP of the mask classifier g (ViT-L/14), or a name; default: the proposal model.
+        config: a :class:`CaRConfig` or preset name; keyword overrides (``eta=``, ``theta=``, ``lam=``, any field).
+        mask_generator: optional SAM automatic mask generator (used when ``config.sam``).
+    """
+
+    def __init__(self, proposal: ClipBundle | str = "toy-b", classifier: ClipBundle | str | None = None,
+                 config: CaRConfig | str | None = None, *, mask_generator: Callable | None = None, **overrides):
+        cfg = config if isinstance(config, CaRConfig) else (load_config(config) if config else CaRConfig())
+        self.config = cfg.replace(**overrides) if overrides else cfg
+        self.proposal = load_clip(proposal) if isinstance(proposal, str) else proposal
+        if classifier is None:
+            classifier = self.proposal
+        self.classifier = load_clip(classifier) if isinstance(classifier, str) else classifier
+        self.mask_generator = mask_generator
+        self._text_cache: dict[tuple[int, str], torch.Tensor] = {}
+
+    @classmethod
+    def from_config(cls, name: str, proposal: ClipBundle | str | None = None,
+                    classifier: ClipBundle | str | None = None, **overrides) -> "CaR":
+        """Build CaR with a preset's backbones (``config.proposal_model`` / ``classifier_model``) and values."""
+        cfg = load_config(name, **overrides)
+        proposal = proposal or load_clip(cfg.proposal_model, cfg.proposal_pretrained)
+        if classifier is None:
+            same = (cfg.classifier_model, cfg.classifier_pretrained) == (cfg.proposal_model, cfg.proposal_pretrained)
+            classifier = proposal if same else load_clip(cfg.classifier_model, cfg.classifier_pretrained)
+        return cls(proposal, classifier, cfg)
+
+    # ------------------------------------------------------------------ text (cached per vocabulary)
+    def text_embeddings(self, bundle: ClipBundle, texts: Sequence[str]) -> torch.Tensor:
+        """Normalised embeddings float (len(texts), D), each text encoded once per model."""
+        missing = [t for t in dict.fromkeys(texts) if (id(bundle), t) not in self._text_cache]
+        if missing:
+            self._warn_long(bundle, missing)
+            for t, e in zip(missing, encode_text(bundle, missing)):
+                self._text_cache[(id(bundle), t)] = e
+        if not texts:
+            return torch.zeros(0, bundle.model.text_projection.shape[-1] if hasattr(bundle.model, "text_projection")
+                               and bundle.model.text_projection is not None else 1, device=bundle.device)
+        return torch.stack([self._text_cache[(id(bundle), t)] for t in texts])
+
+    @staticmethod
+    def _warn_long(bundle: ClipBundle, texts: list[str]) -> None:
+        tokens = bundle.tokenizer(texts)
+        full = (tokens[:, -1] != 0).nonzero().flatten().tolist()
+        for i in full:
+            warnings.warn(f"query {texts[i]!r} is longer than the text context ({bundle.context_length} tokens) "
+                          f"and is truncated", stacklevel=4)
+
+    def _cam_texts(self, queries: Sequence[str], step: int) -> list[str]:
+        rule = self.config.cam_text
+        templated = rule == "template" or (rule == "official" and step > 0)
+        return [self.config.cam_template.format(q) if templated else q for q in queries]
+
+    def _background(self, queries: Sequence[str], groups: Sequence[str] | None = None,
+                    words: Sequence[str] | None = None) -> torch.Tensor:
+        words = list(words) if words is not None else background_queries(groups or self.config.background, queries)
+        texts = [self.config.cam_template.format(w) for w in words]
+        return self.text_embeddings(self.proposal, texts)
+
+    # ------------------------------------------------------------------ the segmenter (one step)
+    def propose(self, state: cam_mod.ImageState, affinity: torch.Tensor | None, queries: Sequence[str],
+                background: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """f(x, h): raw CAMs float (N, h, w) and proposals float (N, H, W) in [0, 1]."""
+        text = self.text_embeddings(self.proposal, self._cam_texts(queries, step))
+        raw = cam_mod.gradcam(state, text, background, self.proposal.logit_scale, self.config.mode)
+        refined = raw if affinity is None else caa.refine_with_affinity(raw, affinity, self.config.lam)
+        return raw, cam_mod.upsample(refined, state.size).clamp(0, 1)
+
+    def classify(self, image: np.ndarray, proposals: np.ndarray, queries: Sequence[str]) -> np.ndarray:
+        """g(v(x, y), h): the diagonal scores P_ii, float (N,)."""
+        cfg = self.config
+        masks = np.stack([prompts.binarize(p, cfg.eta) for p in proposals])
+        prompted = prompts.apply_batch(image, masks, cfg.prompts, thickness=cfg.prompt_thickness,
+                                       blur_kernel=cfg.blur_kernel)
+        x = cls_mod.preprocess(self.classifier, prompted, cfg.classifier_crop)
+        img = cls_mod.encode_images(self.classifier, x, cfg.classifier_skip_last_block)
+        templates = TEMPLATE_SETS[cfg.templates]
+        text = torch.stack([self.text_embeddings(self.classifier, [t.format(q) for q in queries])
+                            for t in templates])  # (T, N, D)
+        p = cls_mod.mask_scores(img, text, self.classifier.logit_scale, cfg.classifier_score)
+        return cls_mod.diagonal_scores(p).cpu().numpy()
+
+    def prune(self, scores: np.ndarray) -> np.ndarray:
+        """σ of Eq. 6: bool (N,) of the queries kept (official: > θ and never empty; paper: ≥ θ)."""
+        if self.config.theta_rule == "paper":
+            return scores >= self.config.theta
+        keep = scores > self.config.theta
+        if not keep.any():
+            keep[int(np.argmax(scores))] = True
+        return keep
+
+    # ------------------------------------------------------------------ the recurrence
+    def recur(self, image: np.ndarray, queries: Sequence[str], state: cam_mod.ImageState,
+              affinity: torch.Tensor | None, background: torch.Tensor,
+              prompt_kinds: tuple[str, ...] | None = None) -> tuple[list[Step], np.ndarray, np.ndarray]:
+        """Run Algorithm 1 on ``queries``.
+
+        Returns:
+            (steps, final proposals float (N, H, W) with zeros for removed queries, final scores float (N,)).
+        """
+        cfg = self.config
+        if prompt_kinds is not None and prompt_kinds != cfg.prompts:
+            return CaR(self.proposal, self.classifier, cfg.replace(prompts=prompt_kinds)).recur(
+                image, queries, state, affinity, background)
+        n = len(queries)
+        active = np.arange(n)
+        steps: list[Step] = []
+        previous = None
+        min_steps = 2 if cfg.theta_rule == "official" else 1  # official: step 1 compares against 0 kept
+        while len(active):
+            t = len(steps)
+            current = [queries[i] for i in active]
+            raw, proposals = self.propose(state, affinity, current, background, t)
+            proposals = proposals.cpu().numpy()
+            if previous is not None and not proposals.any():  # official: fall back to the last proposals
+                proposals = previous[np.searchsorted(steps[-1].indices, active)]
+            scores = self.classify(image, proposals, current)
+            keep = self.prune(scores)
+            steps.append(Step(tuple(current), active.copy(), scores, keep, proposals, raw.cpu().numpy()))
+            previous = proposals
+            done = (keep.all() and t + 1 >= min_steps) or not cfg.recurrence
+            if cfg.max_steps is not None and t + 1 >= cfg.max_steps:
+                done = True
+            if done:
+                break
+            active = active[keep]
+        final = np.zeros((n, *image.shape[:2]), np.float32)
+        final_scores = np.zeros(n, np.float32)
+        if steps:
+            last = steps[-1]
+            kept = last.indices[last.kept]
+            final[kept] = last.proposals[last.kept]
+            final_scores[kept] = last.scores[last.kept]
+        return steps, final, final_scores
+
+    def __call__(self, image, queries: Sequence[str], *, stuff: Sequence[bool] | None = None) -> Result:
+        """Segment ``image`` (uint8 (H, W, 3) RGB numpy or PIL; gray/RGBA/16-bit are converted) with ``queries``.
+
+        Args:
+            stuff: optional bool per query marking "stuff" classes; with a config that has ``stuff_prompts``, things
+                and stuff run as two recurrences with each other's names as background queries (Supp. E).
+        """
+        cfg = self.config
+        image = to_rgb_uint8(image)
+        queries = check_queries(queries, allow_duplicates=cfg.mode == "refer")
+        state = cam_mod.encode_image(self.proposal, image)
+        aff = None
+        if cfg.cam_method == "caa":
+            aff = caa.symmetric_affinity(caa.attention_affinity(state.attention, cfg.attn_layers),
+                                         cfg.sinkhorn_rounds, cfg.affinity_power)
+        n = len(queries)
+        is_stuff = np.zeros(n, bool) if stuff is None else np.asarray(stuff, bool)
+        if is_stuff.shape != (n,):
+            raise ValueError(f"stuff must have one bool per query ({n}); got shape {is_stuff.shape}")
+        two_pass = bool(cfg.stuff_prompts) and is_stuff.any() and (~is_stuff).any()
+        proposals = np.zeros((n, *image.shape[:2]), np.float32)
+        scores = np.zeros(n, np.float32)
+        steps: list[Step] = []
+        groups = [(np.flatnonzero(~is_stuff), None, cfg.prompts),
+                  (np.flatnonzero(is_stuff), [queries[i] for i in np.flatnonzero(~is_stuff)], cfg.stuff_prompts)] \
+            if two_pass else [(np.arange(n), None, cfg.prompts)]
+        for idx, bg_words, kinds in groups:
+            sub = [queries[i] for i in idx]
+            background = self._background(queries, words=bg_words)
+            sub_steps, sub_prop, sub_scores = self.recur(image, sub, state, aff, background, kinds)
+            steps += [Step(s.queries, idx[s.indices], s.scores, s.kept, s.proposals, s.raw_cams) for s in sub_steps]
+            proposals[idx], scores[idx] = sub_prop, sub_scores
+        masks = self.post_process(image, proposals, scores)
+        labels = postprocess.label_map(masks, scores, paint_first=is_stuff if two_pass else None)
+        return Result(tuple(queries), labels, masks, scores, steps, proposals)
+
+    def post_process(self, image: np.ndarray, proposals: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """§3.4: dense CRF (joint in semantic mode, per query in refer mode), then optional SAM → bool (N, H, W)."""
+        cfg = self.config
+        alive = scores > 0
+        masks = np.zeros(proposals.shape, bool)
+        if not alive.any():
+            return masks
+        if cfg.crf:
+            masks[alive] = postprocess.crf_masks(
+                image, proposals[alive], bg_factor=cfg.bg_factor, separate=cfg.mode == "refer", iters=cfg.crf_iters,
+                gaussian=cfg.crf_gaussian, bilateral=cfg.crf_bilateral)
+        else:
+            masks[alive] = argmax_masks(proposals[alive], cfg.bg_factor, separate=cfg.mode == "refer")
+        if cfg.sam:
+            masks[alive] = postprocess.sam_ensemble(image, masks[alive], self.mask_generator,
+                                                    iom_thresh=cfg.iom_thresh, iou_thresh=cfg.iou_thresh,
+                                                    min_pred_thresh=cfg.min_pred_thresh)
+        return masks
+
+
+def argmax_masks(proposals: np.ndarray, bg_factor: float = 1.0, separate: bool = False) -> np.ndarray:
+    """The CRF's label rule without the CRF: argmax over [(1 − max)^bg_factor; proposals] → bool (N, H, W)."""
+    if separate:
+        return proposals > (1 - proposals) ** bg_factor
+    bg = (1 - proposals.max(0, keepdims=True)) ** bg_factor
+    winner = np.concatenate([bg, proposals]).argmax(0)
+    return np.stack([winner == i + 1 for i in range(len(proposals))])

@@ -1,0 +1,107 @@
+"""The tiny CLIPs of the toy world: open_clip's own ``CLIP`` class at two sizes, saved as small checkpoints.
+
+Checkpoints are plain ``torch.save`` dicts of tensors, numbers and strings (``weights_only=True`` loads
+them): ``{"format", "size", "model_cfg", "words", "context_length", "state_dict" (fp16), "log"}``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import open_clip
+import torch
+
+from car.toy.text import TOY_WORDS, WordTokenizer
+
+CHECKPOINT_FORMAT = "car-toy-clip-1"
+CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
+
+#: Architectures. "b" and "l" mirror the paper's ViT-B/16 and ViT-L/14 roles (Table 3): "l" is wider and
+#: deeper (6 x 192 vs 4 x 128 vision blocks), with the same 8-pixel patches on 64-pixel images (an 8 x 8 token grid at training size).
+TOY_MODEL_CFGS: dict[str, dict[str, Any]] = {
+    "b": dict(
+        embed_dim=128,
+        vision_cfg=dict(image_size=64, patch_size=8, width=128, layers=4, head_width=32, pool_type="avg"),
+        text_cfg=dict(context_length=32, width=128, heads=4, layers=3),
+    ),
+    "l": dict(
+        embed_dim=192,
+        vision_cfg=dict(image_size=64, patch_size=8, width=192, layers=6, head_width=32, pool_type="avg"),
+        text_cfg=dict(context_length=32, width=192, heads=6, layers=3),
+    ),
+}
+
+
+def build_toy_clip(size: str, words: tuple[str, ...] = TOY_WORDS) -> tuple[open_clip.CLIP, WordTokenizer]:
+    """A randomly initialised toy CLIP of ``size`` ("b" or "l") and its tokenizer.
+
+    Raises:
+        ValueError: unknown size.
+    """
+    if size not in TOY_MODEL_CFGS:
+        raise ValueError(f"unknown toy model size {size!r}; valid: {', '.join(TOY_MODEL_CFGS)}")
+    cfg = TOY_MODEL_CFGS[size]
+    tokenizer = WordTokenizer(words, cfg["text_cfg"]["context_length"])
+    text_cfg = dict(cfg["text_cfg"], vocab_size=tokenizer.vocab_size)
+    model = open_clip.CLIP(cfg["embed_dim"], cfg["vision_cfg"], text_cfg)
+    return model, tokenizer
+
+
+def checkpoint_path(size: str) -> Path:
+    """Where the shipped checkpoint of ``size`` lives."""
+    return CHECKPOINT_DIR / f"toy-{size}.pt"
+
+
+def save_checkpoint(model: open_clip.CLIP, tokenizer: WordTokenizer, size: str, path: str | Path,
+                    log: list[dict[str, float]] | None = None) -> Path:
+    """Write a fp16 checkpoint atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to(torch.float16) if v.is_floating_point() else v
+             for k, v in model.state_dict().items()}
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "size": size,
+        "words": list(tokenizer.words),
+        "context_length": tokenizer.context_length,
+        "state_dict": state,
+        "log": log or [],
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[open_clip.CLIP, WordTokenizer, dict[str, Any]]:
+    """Load a toy checkpoint (``weights_only=True``) into a fresh model in fp32 eval mode.
+
+    Returns:
+        (model, tokenizer, payload) — payload holds ``size`` and the training ``log``.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file is not a toy checkpoint, is corrupt, or belongs to another architecture.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"toy checkpoint {path} is missing; restore it with `git checkout -- {path}` "
+            f"or train it with `python -m car toy train --size {path.stem.removeprefix('toy-')}`")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated / not a torch file / unsafe pickle
+        raise ValueError(f"toy checkpoint {path} is corrupt or not a torch checkpoint ({type(e).__name__}); "
+                         f"retrain it with `python -m car toy train`") from e
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a car toy checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    model, tokenizer = build_toy_clip(payload["size"], tuple(payload["words"]))
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in payload["state_dict"].items()})
+    except RuntimeError as e:
+        raise ValueError(f"toy checkpoint {path} does not match the toy-{payload['size']} architecture "
+                         f"(it was saved from another config): {str(e).splitlines()[0]}") from e
+    model.eval().requires_grad_(False)
+    return model, tokenizer, payload

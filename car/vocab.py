@@ -1,0 +1,97 @@
+"""Text side of CaR: prompt templates and background-query lists (official code and paper Supp. D).
+
+The dataset class-name lists live with their readers in :mod:`car.data`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+#: Template of the CAM text and of every background query (official ``cam_text_template``, CLIP-ES).
+CAM_TEMPLATE = "a clean origami {}."
+
+#: The 15 classifier templates of every official semantic config (digest §11.1). Templates 3–6 have no
+#: final period, exactly as in the code.
+OFFICIAL_TEMPLATES: tuple[str, ...] = (
+    "a clean origami {}.",
+    "a photo of a {}.",
+    "This is a photo of a {}",
+    "There is a {} in the scene",
+    "There is the {} in the scene",
+    "a photo of a {} in the scene",
+    "a photo of a small {}.",
+    "a photo of a medium {}.",
+    "a photo of a large {}.",
+    "This is a photo of a small {}.",
+    "This is a photo of a medium {}.",
+    "This is a photo of a large {}.",
+    "There is a small {} in the scene.",
+    "There is a medium {} in the scene.",
+    "There is a large {} in the scene.",
+)
+
+#: Named template sets for the mask classifier (config field ``templates``).
+TEMPLATE_SETS: dict[str, tuple[str, ...]] = {
+    "official15": OFFICIAL_TEMPLATES,
+    "canonical": (CAM_TEMPLATE,),  # RefCOCO*/GRES configs: the canonical string only
+    "photo": ("a photo of a {}.",),
+}
+
+#: The 23 background words of every official config (= CLIP-ES ``BACKGROUND_CATEGORY_COCO``, digest §11.2).
+CLIPES_BACKGROUND: tuple[str, ...] = (
+    "ground", "land", "grass", "tree", "building", "wall", "sky", "lake", "water", "river", "sea",
+    "railway", "railroad", "helmet", "cloud", "house", "mountain", "ocean", "road", "rock", "street",
+    "valley", "bridge",
+)
+
+#: Paper Supp. D, the groups of Table 6.
+TERRESTRIAL: tuple[str, ...] = (
+    "ground", "land", "grass", "tree", "mountain", "rock", "valley", "earth", "terrain", "forest", "bush",
+    "hill", "field", "pasture", "meadow", "plateau", "cliff", "canyon", "ridge", "peak", "plain", "prairie",
+    "tundra", "savanna", "steppe", "crag", "knoll", "dune", "glen", "dale", "copse", "thicket",
+)
+AQUATIC_ATMOSPHERIC: tuple[str, ...] = (
+    "sea", "ocean", "lake", "water", "river", "sky", "cloud", "pond", "stream", "lagoon", "bay", "gulf",
+    "fjord", "estuary", "creek", "brook", "reservoir", "pool", "spring", "marsh", "swamp", "wetland",
+    "glacier", "iceberg", "atmosphere", "stratosphere", "mist", "fog", "rain", "drizzle", "hail", "sleet",
+    "snow", "thunderstorm", "breeze", "wind", "gust", "hurricane", "tornado", "monsoon", "cumulus",
+    "cirrus", "stratus", "nimbus",
+)
+MAN_MADE: tuple[str, ...] = (
+    "building", "house", "wall", "road", "street", "railway", "railroad", "bridge", "edifice", "structure",
+    "apartment", "condominium", "skyscraper", "highway", "boulevard", "lane", "alley", "byway", "avenue",
+    "expressway", "freeway", "path", "overpass", "underpass", "viaduct", "tunnel", "footbridge",
+    "crosswalk", "culvert", "dam", "archway", "causeway", "plaza", "square", "station", "terminal",
+)
+
+#: Background-query groups by name (config field ``background``).
+BACKGROUND_GROUPS: dict[str, tuple[str, ...]] = {
+    "clipes": CLIPES_BACKGROUND,
+    "terrestrial": TERRESTRIAL,
+    "aquatic_atmospheric": AQUATIC_ATMOSPHERIC,
+    "man_made": MAN_MADE,
+}
+
+
+def register_background_group(name: str, words: Sequence[str]) -> None:
+    """Add a named background group (the toy world registers its own stuff families this way)."""
+    BACKGROUND_GROUPS[name] = tuple(words)
+
+
+def background_queries(groups: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
+    """The background words of ``groups`` in order, without duplicates and without ``exclude``.
+
+    A background word equal to a user query would fight that query in the CAM softmax, so user queries are
+    excluded (the paper: "background queries describing categories that do not exist in the user text queries").
+
+    Raises:
+        ValueError: an unknown group name (the message lists the valid ones).
+    """
+    excluded = {q.strip().lower() for q in exclude}
+    words: list[str] = []
+    for group in groups:
+        if group not in BACKGROUND_GROUPS:
+            raise ValueError(f"unknown background group {group!r}; valid: {', '.join(BACKGROUND_GROUPS)}")
+        for w in BACKGROUND_GROUPS[group]:
+            if w not in excluded and w not in words:
+                words.append(w)
+    return words

@@ -1,0 +1,215 @@
+"""The presets of car/configs: they load, cover every paper table, and carry the paper's values.
+
+Presets are checked against ``car.paper`` (an independent encoding of the paper's tables): a Table 5
+preset must hold its row's η, θ, λ, a Table 4 preset its row's checked prompts, and so on.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from car import paper
+from car.config import CONFIG_DIR, CaRConfig, list_configs, load_config
+
+NAMES = list_configs()
+META_KEYS = {"table", "row", "description"}
+DATASETS = {"voc", "voc20", "coco", "context", "context59", "context459", "ade150", "ade847", "refcoco",
+            "refcocoplus", "refcocog", "gres", "davis"}
+DEFAULTS = CaRConfig()
+
+
+def _raw(name: str) -> dict:
+    return yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+
+
+def _setting(cfg: CaRConfig) -> dict:
+    """The config's fields without the descriptive ones (what a run depends on)."""
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in META_KEYS | {"name"}}
+
+
+def _diff(a: CaRConfig, b: CaRConfig) -> set[str]:
+    sa, sb = _setting(a), _setting(b)
+    return {k for k in sa if sa[k] != sb[k]}
+
+
+def test_presets_exist_and_names_are_unique() -> None:
+    assert len(NAMES) >= 60
+    assert len({n.lower() for n in NAMES}) == len(NAMES)
+    assert {"voc", "coco", "context", "context_official", "refcoco", "refcocoplus", "refcocog", "gres",
+            "davis"} <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_preset_loads_and_describes_its_table(name: str) -> None:
+    cfg = load_config(name)
+    assert cfg.name == name
+    assert cfg.dataset in DATASETS
+    assert cfg.description.strip() and cfg.row.strip()
+    tables = paper.parse_table_refs(cfg.table)
+    assert tables, name
+    # the `table` field names exactly the tables whose cells car.paper links to this preset
+    assert set(tables) == {c.table for c in paper.paper_cells(name)}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_presets_set_only_what_differs_from_the_defaults(name: str) -> None:
+    raw = _raw(name)
+    assert META_KEYS <= set(raw)
+    for key, value in raw.items():
+        if key in META_KEYS:
+            continue
+        default = getattr(DEFAULTS, key)
+        value = tuple(value) if isinstance(value, list) else value
+        assert value != default, f"{name}: {key}={value!r} repeats the default"
+
+
+def test_presets_and_paper_links_match() -> None:
+    assert set(NAMES) == set(paper.PRESET_CELLS)
+
+
+def test_every_paper_table_is_covered() -> None:
+    covered = {key for name in NAMES for key in paper.parse_table_refs(load_config(name).table)}
+    assert covered == set(paper.TABLES)
+
+
+def test_main_settings_have_the_paper_values() -> None:
+    hyper = {n: (c.eta, c.theta, c.lam) for n in NAMES for c in [load_config(n)]}
+    assert hyper["voc"] == (0.4, 0.6, 0.4)  # §4.1
+    assert hyper["coco"] == (0.5, 0.3, 0.5)  # §4.1
+    assert hyper["context"] == (0.6, 0.2, 0.4)  # §4.1
+    assert hyper["context_official"] == (0.6, 0.25, 0.4)  # official pascal_context.yaml
+    assert hyper["refcoco"] == (0.5, 0.3, 0.5)  # supp. F
+    assert hyper["refcocoplus"] == (0.2, 0.1, 0.5)
+    assert hyper["refcocog"] == (0.5, 0.1, 0.6)
+    assert hyper["gres"] == (0.5, 0.0, 0.3)  # official gres.yaml
+    assert hyper["context459"] == (0.4, 0.25, 0.7)  # official pascal_context_459.yaml
+    assert load_config("context").stuff_prompts == ("blur", "gray")
+    assert load_config("coco").prompts == ("blur", "gray")
+
+
+def test_ade_and_pc459_use_the_validation_split() -> None:
+    for name in ("ade150", "ade847", "context459"):
+        assert load_config(name).split == "validation", name  # the official / FC-CLIP folder name
+
+
+def test_without_background_settings() -> None:
+    for name in ("voc20", "context59", "context59_official", "ade150", "ade847", "context459"):
+        assert load_config(name).ignore_background, name
+    for name in ("voc", "coco", "context", "voc_sam", "context_sam"):
+        assert not load_config(name).ignore_background, name
+
+
+def test_sam_presets() -> None:
+    for name in ("voc_sam", "coco_sam", "context_sam"):
+        cfg = load_config(name)
+        assert cfg.sam and (cfg.iom_thresh, cfg.iou_thresh) == (0.7, 0.7)  # §4.1: both 0.7
+    official = {n: load_config(n) for n in ("voc_sam_official", "coco_sam_official", "context_sam_official")}
+    assert [c.iom_thresh for c in official.values()] == [0.6, 0.7, 0.5]
+    assert all(c.sam and c.iou_thresh == 0.9 for c in official.values())
+
+
+def test_referring_presets() -> None:
+    for name in ("refcoco", "refcoco_official", "refcocoplus", "refcocog", "refcocog_google", "davis"):
+        cfg = load_config(name)
+        assert (cfg.mode, cfg.classifier_model, cfg.templates) == ("refer", "ViT-B-16", "canonical"), name
+        assert not cfg.sam
+    assert load_config("refcoco").prompts == ("circle", "blur")  # supp. F
+    assert load_config("refcoco_official").prompts == ("circle",)  # official refcoco.yaml
+    gres = load_config("gres")
+    assert (gres.mode, gres.classifier_model, gres.prompts) == ("refer", "ViT-L-14", ("circle",))
+    assert load_config("refcoco", split="testA").split == "testA"
+    assert load_config("refcocog", split="test").split == "test"
+
+
+# ---------------------------------------------------------------------------------------------
+# Each ablation preset is its base setting with exactly the ablated fields changed,
+# and those fields hold the row's values as car.paper stores them.
+# ---------------------------------------------------------------------------------------------
+def test_table2_presets() -> None:
+    voc = load_config("voc")
+    assert _diff(load_config("voc_no_recurrence"), voc) == {"recurrence"}
+    assert load_config("voc_no_recurrence").recurrence is False
+    assert _diff(load_config("voc_gradcam"), voc) == {"cam_method"}
+    assert load_config("voc_gradcam").cam_method == "gradcam"
+
+
+def test_table3_presets() -> None:
+    to_open_clip = {"ViT-B/16": "ViT-B-16", "ViT-L/14": "ViT-L-14"}
+    for name in paper.presets_for_table("3"):
+        cfg = load_config(name)
+        (cell,) = paper.paper_cells(name)
+        row = paper.get_table("3").row(cell.row)
+        base = load_config("voc" if cell.column == "Pascal VOC" else "coco")
+        assert cfg.proposal_model == to_open_clip[row.meta["Mask Proposal Generator f"]]
+        assert cfg.classifier_model == to_open_clip[row.meta["Mask Classifier g"]]
+        assert _diff(cfg, base) <= {"proposal_model", "classifier_model"}
+    assert len(paper.presets_for_table("3")) == 8
+
+
+def test_table4_presets() -> None:
+    names = paper.presets_for_table("4")
+    assert len(names) == len(paper.get_table("4").rows) == 10
+    for name in names:
+        cfg = load_config(name)
+        (cell,) = paper.paper_cells(name)
+        checked = paper.get_table("4").row(cell.row).meta["Visual Prompts"]
+        assert set(cfg.prompts) == set(checked), name
+        assert _diff(cfg, load_config("voc")) <= {"prompts"}
+
+
+def test_table5_presets() -> None:
+    names = paper.presets_for_table("5")
+    assert len(names) == 14
+    for name in names:
+        cfg = load_config(name)
+        (cell,) = paper.paper_cells(name)
+        eta, theta, lam, _ = paper.get_table("5").row(cell.row, cell.group).values
+        assert (cfg.eta, cfg.theta, cfg.lam) == (eta, theta, lam), name
+        base = load_config("voc" if cell.group == "Pascal VOC" else "coco")
+        assert _diff(cfg, base) <= {"eta", "theta", "lam"}
+
+
+def test_table6_presets() -> None:
+    groups = {"Terrestrial": {"terrestrial"}, "Aquatic Atmospheric": {"aquatic_atmospheric"},
+              "Man-Made": {"man_made"}}
+    names = paper.presets_for_table("6")
+    assert len(names) == 8
+    for name in names:
+        cfg = load_config(name)
+        (cell,) = paper.paper_cells(name)
+        checked = paper.get_table("6").row(cell.row).meta["Background queries"]
+        assert set(cfg.background) == set().union(*(groups[g] for g in checked)), name
+        assert _diff(cfg, load_config("voc")) == {"background"}
+    assert load_config("voc_bg_none").background == ()
+
+
+def test_background_groups_and_templates_exist_in_vocab() -> None:
+    vocab = pytest.importorskip("car.vocab", reason="car.vocab (the lead's module) is not written yet")
+    used = {g for name in NAMES for g in load_config(name).background}
+    assert used <= set(vocab.BACKGROUND_GROUPS)
+    assert {load_config(name).templates for name in NAMES} <= set(vocab.TEMPLATE_SETS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------------------
+def test_unknown_key_in_a_yaml_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "typo.yaml"
+    path.write_text("table: Table 1\ndataset: voc\nthetta: 0.5\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"unknown config key\(s\) \['thetta'\]"):
+        load_config(path)
+
+
+def test_a_yaml_file_loads_by_path(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("dataset: coco\ntheta: 0.35\nprompts: [circle]\n", encoding="utf-8")
+    cfg = load_config(path)
+    assert (cfg.name, cfg.dataset, cfg.theta, cfg.prompts) == ("mine", "coco", 0.35, ("circle",))
+
+
+def test_unknown_preset_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown config 'vocc'; available: .*\bvoc\b.*\bvoc20\b"):
+        load_config("vocc")
