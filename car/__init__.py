@@ -12,3 +12,5 @@ from car.model import CaR, Result, Step
 __version__ = "0.1.0"
 __all__ = ["CaR", "Result", "Step", "load_clip", "ClipBundle", "WeightsUnavailableError", "CaRConfig",
            "load_config", "list_configs", "__version__"]
+
+import car.toy  # noqa: E402,F401  (registers the toy world's datasets and background groups)

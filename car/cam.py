@@ -150,8 +150,8 @@ def gradcam_from_scores(state: ImageState, scores: torch.Tensor, chunk: int = 64
 
 
 def minmax(maps: torch.Tensor) -> torch.Tensor:
-    """Per-map min–max normalisation of float (Q, ...) (official ``scale_cam_image``)."""
-    flat = maps.reshape(len(maps), -1)
+    """Per-map min–max normalisation of float (Q, ...) (official ``scale_cam_image``); NaN counts as 0."""
+    flat = torch.nan_to_num(maps.reshape(len(maps), -1), nan=0.0)
     flat = flat - flat.min(1, keepdim=True).values
     flat = flat / (flat.max(1, keepdim=True).values + MINMAX_EPS)
     return flat.reshape(maps.shape)

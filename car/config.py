@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-CONFIG_DIR = Path(__file__).parent / "configs"
+CONFIG_DIR = Path(__file__).parent / "configs"  # presets of the paper's tables
+TOY_CONFIG_DIR = Path(__file__).parent / "toy" / "configs"  # presets of the toy world
 
 PROMPT_KINDS = ("circle", "contour", "blur", "gray", "mask", "box")
 
@@ -134,9 +135,9 @@ def config_from_dict(data: dict[str, Any]) -> CaRConfig:
     return _validated(CaRConfig(**data))
 
 
-def list_configs() -> list[str]:
-    """Names of the shipped presets (``car/configs/*.yaml``), sorted."""
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+def list_configs(toy: bool = False) -> list[str]:
+    """Names of the shipped presets, sorted: the paper's (``car/configs``) or, with ``toy``, the toy world's."""
+    return sorted(p.stem for p in (TOY_CONFIG_DIR if toy else CONFIG_DIR).glob("*.yaml"))
 
 
 def load_config(name_or_path: str | Path, **overrides: Any) -> CaRConfig:
@@ -153,7 +154,10 @@ def load_config(name_or_path: str | Path, **overrides: Any) -> CaRConfig:
     if path.suffix not in (".yaml", ".yml"):
         path = CONFIG_DIR / f"{name_or_path}.yaml"
         if not path.exists():
-            raise ValueError(f"unknown config {str(name_or_path)!r}; available: {', '.join(list_configs())}")
+            path = TOY_CONFIG_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            valid = list_configs() + list_configs(toy=True)
+            raise ValueError(f"unknown config {str(name_or_path)!r}; available: {', '.join(valid)}")
     elif not path.exists():
         raise FileNotFoundError(f"config file {path} does not exist")
     with open(path, encoding="utf-8") as f:

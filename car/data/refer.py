@@ -173,10 +173,11 @@ def load_refcoco(root: str | Path, split: str | None = None, *, dataset: str = "
 
     Args:
         root: folder holding ``refcoco/``, ``refcoco+/``, ``refcocog/`` and the train2014 images.
-        split: ``val`` (default), ``testA``, ``testB``, ``test``, ``train`` ...
+        split: ``val`` (default), ``testA``, ``testB``, ``test``, ``train`` ...; a suffix names the
+            partition, e.g. ``val_google`` = split ``val`` of ``refs(google).p``.
         dataset: ``refcoco``, ``refcocoplus`` or ``refcocog``.
         splitby: ``unc`` / ``google`` (RefCOCO), ``unc`` (RefCOCO+), ``umd`` / ``google``
-            (RefCOCOg); default the standard one (unc, unc, umd).
+            (RefCOCOg); default the split suffix, else the standard one (unc, unc, umd).
         name: registry name (default ``dataset``).
 
     Sentences are the raw ones (``sentences[k]["raw"]``); the official pipeline lower-cases them
@@ -185,7 +186,13 @@ def load_refcoco(root: str | Path, split: str | None = None, *, dataset: str = "
     if dataset not in REFCOCO_DIRS:
         raise ValueError(f"unknown RefCOCO variant {dataset!r}; valid: {', '.join(REFCOCO_DIRS)}")
     folder, default_splitby = REFCOCO_DIRS[dataset]
-    split, splitby = split or "val", splitby or default_splitby
+    split = split or "val"
+    if "_" in split:  # "val_google" -> split "val" of refs(google).p
+        split, suffix = split.rsplit("_", 1)
+        if splitby is not None and splitby != suffix:
+            raise ValueError(f"split {split}_{suffix} names partition {suffix!r} but splitby={splitby!r}")
+        splitby = suffix
+    splitby = splitby or default_splitby
     root = Path(root).expanduser()
     layout = (f"<root>/{folder}/{{refs({splitby}).p, instances.json}} + "
               "<root>/images/mscoco/images/train2014/*.jpg")

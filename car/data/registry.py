@@ -35,6 +35,7 @@ _REGISTRY: dict[str, DatasetFactory] = {
     "gres": load_gres,
     "davis": load_ref_davis,
 }
+_BUILTIN = frozenset(_REGISTRY)
 _ALIASES = {"voc21": "voc", "context60": "context", "pc59": "context59", "pc60": "context",
             "pc459": "context459", "refcoco+": "refcocoplus", "ref-davis": "davis"}
 
@@ -55,13 +56,14 @@ def register_dataset(name: str, factory: DatasetFactory, *, overwrite: bool = Fa
     _REGISTRY[name] = factory
 
 
-def get_dataset(name: str, root: str | Path, split: str | None = None, **options: Any) -> BaseDataset:
+def get_dataset(name: str, root: str | Path | None, split: str | None = None, **options: Any) -> BaseDataset:
     """Open dataset ``name`` stored under ``root``.
 
     Args:
         name: one of :func:`list_datasets` (aliases: voc21, context60, pc59, pc60, pc459,
             refcoco+, ref-davis).
-        root: the dataset folder (or a parent holding the standard folder name).
+        root: the dataset folder (or a parent holding the standard folder name); registered
+            in-memory datasets (toy splits) may accept None.
         split: split name; None = the evaluation split of the paper (val / validation).
         **options: reader options, e.g. ``splitby="google"`` (RefCOCO),
             ``first_target_only=True`` (GRES), ``expressions=("annot1",)`` (Ref-DAVIS).
@@ -74,4 +76,7 @@ def get_dataset(name: str, root: str | Path, split: str | None = None, **options
     key = _ALIASES.get(name, name)
     if key not in _REGISTRY:
         raise ValueError(f"unknown dataset {name!r}; available: {', '.join(list_datasets())}")
+    if root is None and key in _BUILTIN:
+        raise ValueError(f"dataset {name!r} is read from disk: pass root=<the folder holding it> "
+                         "(CLI: --data-root)")
     return _REGISTRY[key](root, split, **options)

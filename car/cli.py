@@ -1,0 +1,146 @@
+"""Command line: ``python -m car segment | evaluate | configs | toy train | toy report | bench``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _segment(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from car import CaR, load_clip
+    from car.backbones import to_rgb_uint8
+    from car.config import load_config
+    from car.viz import label_figure
+
+    path = Path(args.image)
+    try:
+        with Image.open(path) as im:
+            image = to_rgb_uint8(im)
+    except FileNotFoundError:
+        raise SystemExit(f"error: image {path} does not exist")
+    except (UnidentifiedImageError, OSError) as e:
+        raise SystemExit(f"error: cannot read {path} as an image ({e})")
+    queries = [q.strip() for q in args.queries.split(",") if q.strip()]
+    overrides = {k: getattr(args, k) for k in ("eta", "theta", "lam") if getattr(args, k) is not None}
+    cfg = load_config(args.config, **overrides)
+    proposal = load_clip(args.proposal_model or cfg.proposal_model, args.pretrained or cfg.proposal_pretrained)
+    classifier_name = args.classifier_model or cfg.classifier_model
+    classifier = proposal if classifier_name == proposal.name else load_clip(classifier_name, args.pretrained or cfg.classifier_pretrained)
+    result = CaR(proposal, classifier, cfg)(image, queries)
+    for t, step in enumerate(result.steps, 1):
+        kept = [q for q, k in zip(step.queries, step.kept) if k]
+        removed = [q for q, k in zip(step.queries, step.kept) if not k]
+        print(f"step {t}: kept {kept}" + (f", removed {removed}" if removed else ""))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    labels = (result.labels + 1).astype(np.uint16 if len(queries) > 254 else np.uint8)  # 0 = background
+    Image.fromarray(labels).save(out / f"{path.stem}_labels.png")
+    Image.fromarray(label_figure(image, result.labels, list(queries))).save(out / f"{path.stem}_overlay.png")
+    print(f"wrote {out / (path.stem + '_labels.png')} (0 = background, i = query i) and "
+          f"{out / (path.stem + '_overlay.png')}")
+    return 0
+
+
+def _configs(_args: argparse.Namespace) -> int:
+    from car.config import list_configs, load_config
+
+    for name in list_configs():
+        cfg = load_config(name)
+        print(f"{name:45s} {cfg.table:22s} {cfg.row}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from car.evaluate import run_config
+
+    summary = run_config(args.config, data_root=args.data_root, out=args.out, limit=args.limit,
+                         split=args.split, progress=not args.quiet)
+    print(json.dumps(summary.get("metrics", summary), indent=1)[:2000])
+    return 0
+
+
+def _toy(args: argparse.Namespace) -> int:
+    if args.toy_cmd == "train":
+        from car.toy.train import DEFAULT_STEPS, TrainConfig, train
+        from car.toy.models import TOY_MODEL_CFGS
+
+        if args.size not in TOY_MODEL_CFGS:
+            raise SystemExit(f"error: unknown size {args.size!r}; valid: {', '.join(TOY_MODEL_CFGS)}")
+        cfg = TrainConfig(size=args.size, steps=args.steps or DEFAULT_STEPS[args.size], seed=args.seed)
+        path, log = train(cfg, out=args.out)
+        print(f"wrote {path}; last epoch: {json.dumps(log[-1])}")
+        return 0
+    from car.toy.report import report
+
+    print(json.dumps(report(limit=args.limit, progress=not args.quiet), indent=1))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from car.bench import main as bench_main
+
+    return bench_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m car", description="CLIP as RNN (CaR): training-free segmentation")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("segment", help="segment one image with text queries")
+    s.add_argument("image")
+    s.add_argument("--queries", required=True, help='comma-separated, e.g. "cat,dog,sky"')
+    s.add_argument("--config", default="voc", help="preset name (python -m car configs) or YAML path")
+    s.add_argument("--proposal-model", help="open_clip name or toy-b/toy-l (default: the config's)")
+    s.add_argument("--classifier-model", help="open_clip name or toy-b/toy-l (default: the config's)")
+    s.add_argument("--pretrained", help="pretrained tag or weights file for real models (default: the config's)")
+    s.add_argument("--eta", type=float)
+    s.add_argument("--theta", type=float)
+    s.add_argument("--lam", type=float)
+    s.add_argument("--out", default="results/segment")
+    s.set_defaults(func=_segment)
+
+    c = sub.add_parser("configs", help="list the presets and the paper table rows they reproduce")
+    c.set_defaults(func=_configs)
+
+    e = sub.add_parser("evaluate", help="evaluate a preset on its dataset (resumable)")
+    e.add_argument("--config", required=True)
+    e.add_argument("--data-root", default=None, help="dataset folder (not needed for toy_* presets)")
+    e.add_argument("--split")
+    e.add_argument("--limit", type=int)
+    e.add_argument("--out", help="results JSON (default results/<config>.json)")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=_evaluate)
+
+    t = sub.add_parser("toy", help="the toy world: train the tiny CLIPs, report their numbers")
+    tsub = t.add_subparsers(dest="toy_cmd", required=True)
+    tt = tsub.add_parser("train")
+    tt.add_argument("--size", default="b", help="b or l")
+    tt.add_argument("--steps", type=int)
+    tt.add_argument("--seed", type=int, default=0)
+    tt.add_argument("--out", help="checkpoint path (default: the shipped one in car/toy/checkpoints)")
+    tr = tsub.add_parser("report")
+    tr.add_argument("--limit", type=int, help="images per split (default: the whole split)")
+    tr.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_toy)
+
+    b = sub.add_parser("bench", help="time car against the official loop order and the floor")
+    b.add_argument("--world", choices=["real", "toy", "both"], default="both")
+    b.add_argument("--queries", type=int, default=20)
+    b.add_argument("--repeats", type=int, default=1)
+    b.add_argument("--steps", type=int, default=2)
+    b.add_argument("--out", default="results/bench.json")
+    b.set_defaults(func=_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,542 @@
+"""Resumable evaluation runner: any predictor on any ``car.data`` dataset -> a results JSON.
+
+    >>> from car.data import get_dataset
+    >>> from car.evaluate import evaluate, make_predictor
+    >>> ds = get_dataset("voc", "/data/VOCdevkit")                            # doctest: +SKIP
+    >>> results = evaluate(ds, make_predictor(model, ds), out="runs/voc.json")  # doctest: +SKIP
+
+Resuming: while it runs, the runner keeps ``<out>.partial.json`` (written atomically, at most every
+``save_every_s`` seconds and whenever the loop stops, including on an exception or Ctrl-C) with the
+metric state and the names of the finished samples. Running again with the same ``out`` skips
+those samples and ends with the same numbers as an uninterrupted run (the metric state is integer
+counts or per-sample values, restored exactly). At the end ``out`` is written atomically and the
+partial file removed; a second run with the same ``out`` then starts afresh.
+
+Samples that fail to load (``car.data.SampleError``: corrupt image, missing or mismatched label
+file; or an ``OSError``) are listed under ``skipped`` with the error message and the run goes on;
+they are retried on resume. Errors raised by the predictor stop the run (after saving the state).
+
+Results JSON keys: ``dataset``, ``split``, ``kind``, ``settings`` (metric options), ``metrics``
+(semantic: mIoU, pixel / mean accuracy, and with ``ignore_background`` both background rules;
+refer: mIoU, cIoU, precision@0.5..0.9; video: J, F, JF), ``per_class`` (label, name, IoU),
+``num_planned``, ``num_evaluated``, ``skipped``, ``timing`` / ``load_timing`` (per-sample seconds:
+count, total, mean, median, p90, min, max), ``per_sample_s``, ``state`` (the accumulator, for
+merging), ``config``, ``versions`` (python, torch, open_clip, numpy, car), ``git_commit``, ``date``.
+
+Sharding (``shard=(k, n)``) evaluates samples k, k + n, k + 2n, ...; each shard writes its own
+results, which :func:`merge_results` combines (confusion matrices are summed, per-sample referring
+and video scores concatenated).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from car.data.base import SampleError
+from car.data.refer import process_sentence
+from car.metrics import (
+    ConfusionMatrix,
+    RefAccumulator,
+    VideoAccumulator,
+    accumulator_from_dict,
+    merge_ref_masks,
+)
+
+Predictor = Callable[[Any], Any]
+STATE_VERSION = 1
+REFCOCO_FAMILY = ("refcoco", "refcocoplus", "refcocog")
+
+
+# ------------------------------------------------------------------------------------ predictors
+def labels_to_gt_space(labels: Any, num_queries: int, has_background: bool, ignore_index: int) -> np.ndarray:
+    """Map query indices to the dataset's GT label ids.
+
+    Args:
+        labels: int (H, W) in [-1, num_queries): index into ``dataset.class_names``, -1 = no query.
+        num_queries: number of queries (``len(dataset.class_names)``).
+        has_background: True -> index i becomes label i + 1 and -1 becomes 0 (background);
+            False -> index i stays i and -1 becomes ``ignore_index`` (no prediction).
+        ignore_index: the dataset's ignore label (outside [0, num_classes)).
+
+    Returns:
+        int64 (H, W) label map in GT label space.
+    """
+    labels = _to_numpy(labels).astype(np.int64)
+    if labels.size and (labels.min() < -1 or labels.max() >= num_queries):
+        raise ValueError(f"labels must lie in [-1, {num_queries}); got [{labels.min()}, {labels.max()}]")
+    if has_background:
+        return labels + 1
+    return np.where(labels < 0, ignore_index, labels)
+
+
+def make_predictor(model: Callable[..., Any], dataset: Any, *, clean_sentences: bool | None = None) -> Predictor:
+    """Adapt a CaR model to ``predictor(sample) -> prediction`` for ``dataset``.
+
+    The model is called as ``model(image, queries, stuff=None)`` and returns an object with
+    ``.labels`` int (H, W) in [-1, N), ``.masks`` (N, H, W) bool and ``.scores`` (N,) float.
+
+    * semantic: ``model(sample.image, dataset.class_names, stuff=dataset.stuff).labels`` mapped by
+      :func:`labels_to_gt_space`;
+    * refer: ``model(sample.image, sentences)`` then :func:`car.metrics.merge_ref_masks` to the GT
+      size; sentences are cleaned with :func:`car.data.process_sentence` for the RefCOCO family
+      (official), kept raw otherwise (``clean_sentences`` overrides);
+    * video: every frame with ``[sample.expression]``, merged the same way.
+    """
+    kind = dataset.kind
+    if kind == "semantic":
+        queries, stuff = list(dataset.class_names), dataset.stuff
+
+        def predict_semantic(sample: Any) -> np.ndarray:
+            res = model(sample.image, queries, stuff=stuff)
+            return labels_to_gt_space(res.labels, len(queries), dataset.has_background, dataset.ignore_index)
+
+        return predict_semantic
+    if kind == "refer":
+        clean = dataset.name in REFCOCO_FAMILY if clean_sentences is None else clean_sentences
+
+        def predict_refer(sample: Any) -> np.ndarray:
+            sentences = [process_sentence(s) for s in sample.sentences] if clean else list(sample.sentences)
+            res = model(sample.image, sentences)
+            return merge_ref_masks(res.masks, res.scores, sample.gt.shape)
+
+        return predict_refer
+    if kind == "video":
+
+        def predict_video(sample: Any) -> list[np.ndarray]:
+            out = []
+            for frame in sample.frames:
+                res = model(frame, [sample.expression])
+                out.append(merge_ref_masks(res.masks, res.scores, frame.shape[:2]))
+            return out
+
+        return predict_video
+    raise ValueError(f"dataset {dataset.name!r} has kind {kind!r}; valid: semantic, refer, video")
+
+
+# ---------------------------------------------------------------------------------------- runner
+def evaluate(
+    dataset: Any,
+    predictor: Predictor,
+    *,
+    out: str | Path,
+    limit: int | None = None,
+    config: Any = None,
+    progress: bool = True,
+    ignore_background: bool | None = None,
+    background_mode: str = "official",
+    empty_as_one: bool = False,
+    skip_first_last: bool = False,
+    save_every_s: float = 1.0,
+    shard: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """Run ``predictor`` over ``dataset``, accumulate the metric and write ``out`` (JSON).
+
+    Args:
+        dataset: a ``car.data`` dataset (``kind`` semantic / refer / video).
+        predictor: ``predictor(sample)`` -> int64 (H, W) label map in GT label space (semantic),
+            bool (H, W) mask (refer), or a list of bool (H, W) masks (video).
+        out: results path; ``<out>.partial.json`` holds the resumable state meanwhile.
+        limit: evaluate only the first ``limit`` samples (of this shard).
+        config: the run's config (a dataclass such as ``CaRConfig``, or a mapping), stored in the
+            results; its ``ignore_background`` field is used when the argument is None.
+        progress: show a tqdm progress bar.
+        ignore_background: semantic only; None -> ``config.ignore_background`` if present, else
+            ``dataset.ignore_background`` (the paper's setting for that dataset name).
+        background_mode: ``"official"`` (hist[1:, 1:]) or ``"gt_only"``; see
+            :class:`car.metrics.ConfusionMatrix`. Both are reported; this one is ``mIoU``.
+        empty_as_one: refer only; GRES convention, IoU 1 for an empty prediction on an empty GT.
+        skip_first_last: video only; drop the first and last frame of each video.
+        save_every_s: minimum seconds between two partial-state writes (0 = after every sample).
+        shard: ``(index, count)``: evaluate only samples ``index::count``.
+
+    Returns:
+        The results dictionary that was written to ``out``.
+
+    Raises:
+        ValueError: a partial state at ``<out>.partial.json`` belongs to another dataset, or a
+            prediction has the wrong shape / type. Exceptions of the predictor propagate after
+            the partial state is saved.
+    """
+    out = Path(out)
+    partial_path = out.with_name(out.name + ".partial.json")
+    indices = _plan(len(dataset), limit, shard)
+    settings = _settings(dataset, config, ignore_background, background_mode, empty_as_one, skip_first_last)
+    run = _RunState.load_or_new(partial_path, dataset, settings)
+    planned_names = _planned_names(dataset, indices)
+    done_before = sum(n in run.finished_set for n in planned_names) if planned_names else len(run.finished)
+    bar = tqdm(total=len(indices), initial=done_before, desc=f"{dataset.name}", disable=not progress,
+               dynamic_ncols=True)
+    last_save = time.monotonic()
+    try:
+        for position, index in enumerate(indices):
+            name = planned_names[position] if planned_names else None
+            if name is not None and name in run.finished_set:
+                continue
+            if run.step(dataset, predictor, index, name):
+                bar.update(1)
+            if time.monotonic() - last_save >= save_every_s:
+                run.save(partial_path)
+                last_save = time.monotonic()
+                bar.set_postfix_str(_postfix(run), refresh=False)
+    finally:
+        bar.close()
+        run.save(partial_path)
+    results = _results(dataset, run, settings, config, len(indices))
+    _write_json_atomic(out, results, indent=1)
+    partial_path.unlink(missing_ok=True)
+    return results
+
+
+def run_config(
+    config: Any,
+    *,
+    data_root: str | Path | None = None,
+    out: str | Path | None = None,
+    limit: int | None = None,
+    split: str | None = None,
+    progress: bool = True,
+    device: str = "cpu",
+    model: Callable[..., Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate a preset on its dataset: ``python -m car evaluate --config NAME`` in one call.
+
+    Args:
+        config: a preset name (``car.config.list_configs``), a YAML path or a ``CaRConfig``.
+        data_root: the dataset folder (not needed for registered in-memory datasets, e.g. toy splits).
+        out: results JSON (default ``results/<config name>.json``); resumable, see :func:`evaluate`.
+        limit: evaluate only the first ``limit`` samples.
+        split: overrides ``config.split`` (e.g. ``testA``, ``val_google``).
+        progress: show a progress bar.
+        device: where the CLIP models are loaded (``"cpu"``, ``"cuda"``).
+        model: a ready model with the CaR call signature (default: ``CaR`` built from the config's
+            backbones with :func:`car.backbones.load_clip`).
+
+    Returns:
+        The results dictionary (also written to ``out``).
+    """
+    from car.config import CaRConfig, load_config
+    from car.data import get_dataset
+
+    cfg = config if isinstance(config, CaRConfig) else load_config(config)
+    if split:
+        cfg = cfg.replace(split=split)
+    dataset = get_dataset(cfg.dataset, data_root, cfg.split)
+    if model is None:
+        from car.backbones import load_clip
+        from car.model import CaR
+
+        proposal = load_clip(cfg.proposal_model, cfg.proposal_pretrained, device=device)
+        same = (cfg.classifier_model, cfg.classifier_pretrained) == (cfg.proposal_model, cfg.proposal_pretrained)
+        classifier = proposal if same else load_clip(cfg.classifier_model, cfg.classifier_pretrained, device=device)
+        model = CaR(proposal, classifier, cfg)
+    out = Path(out) if out is not None else Path("results") / f"{cfg.name}.json"
+    return evaluate(dataset, make_predictor(model, dataset), out=out, limit=limit, config=cfg, progress=progress)
+
+
+def merge_results(paths: Sequence[str | Path], out: str | Path | None = None) -> dict[str, Any]:
+    """Combine the results JSONs of several shards of one dataset into one results dictionary.
+
+    Confusion matrices are summed; per-sample referring / video scores and timings concatenated.
+    Writes ``out`` (atomically) when given.
+    """
+    if not paths:
+        raise ValueError("merge_results needs at least one results file")
+    parts = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+    first = parts[0]
+    for p, part in zip(paths, parts):
+        if (part["dataset"], part["kind"]) != (first["dataset"], first["kind"]):
+            raise ValueError(f"{p} holds {part['dataset']} results, {paths[0]} holds {first['dataset']}")
+    acc = accumulator_from_dict(first["state"])
+    for part in parts[1:]:
+        acc.merge(accumulator_from_dict(part["state"]))
+    merged = dict(first)
+    merged["metrics"], merged["per_class"] = _metrics(acc, first["settings"], first.get("label_names", []))
+    merged["state"] = acc.to_dict()
+    merged["per_sample_s"] = {k: v for part in parts for k, v in part["per_sample_s"].items()}
+    merged["timing"] = _timing_summary(list(merged["per_sample_s"].values()))
+    merged["skipped"] = [s for part in parts for s in part["skipped"]]
+    merged["num_planned"] = sum(part["num_planned"] for part in parts)
+    merged["num_evaluated"] = sum(part["num_evaluated"] for part in parts)
+    merged["merged_from"] = [str(p) for p in paths]
+    if out is not None:
+        _write_json_atomic(Path(out), _jsonable(merged), indent=1)
+    return merged
+
+
+# ------------------------------------------------------------------------------------- internals
+class _RunState:
+    """Accumulator + finished names + timings + skipped samples of one (possibly resumed) run."""
+
+    def __init__(self, header: dict[str, Any], accumulator: Any) -> None:
+        self.header = header
+        self.accumulator = accumulator
+        self.finished: list[str] = []
+        self.finished_set: set[str] = set()
+        self.per_sample_s: dict[str, float] = {}
+        self.load_s: dict[str, float] = {}
+        self.skipped: dict[str, str] = {}
+
+    @classmethod
+    def load_or_new(cls, path: Path, dataset: Any, settings: dict[str, Any]) -> _RunState:
+        header = {"version": STATE_VERSION, "dataset": dataset.name, "split": dataset.split,
+                  "kind": dataset.kind, "num_classes": getattr(dataset, "num_classes", None),
+                  "settings": settings}
+        if not path.exists():
+            return cls(header, _new_accumulator(dataset, settings))
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"cannot read partial state {path} ({e}); delete it to start afresh") from e
+        if state.get("header") != json.loads(json.dumps(header)):
+            raise ValueError(
+                f"partial state {path} belongs to another run ({state.get('header')}); delete it or "
+                f"choose another output path"
+            )
+        run = cls(header, accumulator_from_dict(state["accumulator"]))
+        run.finished = list(state["finished"])
+        run.finished_set = set(run.finished)
+        run.per_sample_s = dict(state["per_sample_s"])
+        run.load_s = dict(state.get("load_s", {}))
+        run.skipped = dict(state.get("skipped", {}))
+        return run
+
+    def step(self, dataset: Any, predictor: Predictor, index: int, name: str | None) -> bool:
+        """Load, predict and accumulate sample ``index`` (or record it as skipped).
+
+        Returns False when the sample turned out to be finished already (datasets without
+        ``sample_name``), True otherwise.
+        """
+        start = time.perf_counter()
+        try:
+            sample = dataset[index]
+        except (SampleError, OSError) as e:
+            self.skipped[name if name is not None else f"#{index}"] = f"{type(e).__name__}: {e}"
+            return True
+        name = sample.name
+        if name in self.finished_set:  # datasets without sample_name: found finished after loading
+            return False
+        loaded = time.perf_counter()
+        prediction = predictor(sample)
+        predicted = time.perf_counter()
+        _accumulate(self.accumulator, dataset.kind, sample, prediction)
+        self.finished.append(name)
+        self.finished_set.add(name)
+        self.per_sample_s[name] = predicted - loaded
+        self.load_s[name] = loaded - start
+        self.skipped.pop(name, None)
+        return True
+
+    def save(self, path: Path) -> None:
+        state = {"header": self.header, "accumulator": self.accumulator.to_dict(),
+                 "finished": self.finished, "per_sample_s": self.per_sample_s, "load_s": self.load_s,
+                 "skipped": self.skipped}
+        _write_json_atomic(path, state)
+
+
+def _plan(num_samples: int, limit: int | None, shard: tuple[int, int] | None) -> list[int]:
+    indices = list(range(num_samples))
+    if shard is not None:
+        index, count = shard
+        if not (count >= 1 and 0 <= index < count):
+            raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard}")
+        indices = indices[index::count]
+    if limit is not None:
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        indices = indices[:limit]
+    return indices
+
+
+def _planned_names(dataset: Any, indices: list[int]) -> list[str] | None:
+    if not hasattr(dataset, "sample_name"):
+        return None
+    try:
+        return [dataset.sample_name(i) for i in indices]
+    except NotImplementedError:
+        return None
+
+
+def _settings(dataset: Any, config: Any, ignore_background: bool | None, background_mode: str,
+              empty_as_one: bool, skip_first_last: bool) -> dict[str, Any]:
+    """Metric settings; part of the partial-state header, so a resume must use the same ones."""
+    if dataset.kind == "semantic":
+        if ignore_background is None:
+            ignore_background = getattr(config, "ignore_background", None)
+        if ignore_background is None and isinstance(config, Mapping):
+            ignore_background = config.get("ignore_background")
+        if ignore_background is None:
+            ignore_background = bool(getattr(dataset, "ignore_background", False))
+        if background_mode not in ("official", "gt_only"):
+            raise ValueError(f"background_mode {background_mode!r}; valid: official, gt_only")
+        return {"ignore_background": bool(ignore_background), "background_mode": background_mode}
+    if dataset.kind == "refer":
+        return {"empty_as_one": bool(empty_as_one)}
+    if dataset.kind == "video":
+        return {"skip_first_last": bool(skip_first_last), "bound_th": 0.008}
+    raise ValueError(f"dataset {dataset.name!r} has kind {dataset.kind!r}; valid: semantic, refer, video")
+
+
+def _new_accumulator(dataset: Any, settings: dict[str, Any]) -> Any:
+    if dataset.kind == "semantic":
+        return ConfusionMatrix(dataset.num_classes, dataset.ignore_index)
+    if dataset.kind == "refer":
+        return RefAccumulator(empty_as_one=settings["empty_as_one"])
+    return VideoAccumulator(bound_th=settings["bound_th"], skip_first_last=settings["skip_first_last"])
+
+
+def _accumulate(acc: Any, kind: str, sample: Any, prediction: Any) -> None:
+    if kind == "semantic":
+        pred = _to_numpy(prediction)
+        if pred.shape != sample.gt.shape or not np.issubdtype(pred.dtype, np.integer):
+            raise ValueError(f"{sample.name}: semantic prediction must be an integer {sample.gt.shape} "
+                             f"label map, got {pred.dtype} {pred.shape}")
+        acc.update(pred, sample.gt)
+    elif kind == "refer":
+        pred = _to_numpy(prediction)
+        if pred.shape != sample.gt.shape:
+            raise ValueError(f"{sample.name}: referring prediction must be a {sample.gt.shape} mask, got {pred.shape}")
+        acc.update(pred.astype(bool), sample.gt)
+    else:
+        preds = [_to_numpy(p).astype(bool) for p in prediction]
+        if len(preds) != len(sample.masks) or any(p.shape != m.shape for p, m in zip(preds, sample.masks)):
+            raise ValueError(f"{sample.name}: video prediction must be {len(sample.masks)} masks of the frame size")
+        acc.update(preds, sample.masks)
+
+
+def _metrics(acc: Any, settings: dict[str, Any], label_names: list[str]) -> tuple[dict[str, Any], list]:
+    if isinstance(acc, ConfusionMatrix):
+        ib, mode = settings["ignore_background"], settings["background_mode"]
+        main = acc.summary(ib, mode)
+        metrics = {"mIoU": main["mIoU"], "pixel_accuracy": main["pixel_accuracy"],
+                   "mean_accuracy": main["mean_accuracy"], "ignore_background": ib, "background_mode": mode}
+        if ib:
+            metrics["mIoU_official"] = acc.miou(True, "official")
+            metrics["mIoU_gt_only"] = acc.miou(True, "gt_only")
+            metrics["mIoU_with_background"] = acc.miou(False)
+        names = label_names or [str(k) for k in range(acc.num_classes)]
+        per_class = [{"label": k, "name": names[k], "iou": iou}
+                     for k, iou in enumerate(main["iou_per_class"]) if not (ib and k == 0)]
+        return metrics, per_class
+    return acc.summary(), []
+
+
+def _results(dataset: Any, run: _RunState, settings: dict[str, Any], config: Any, num_planned: int) -> dict:
+    label_names = list(getattr(dataset, "label_names", []) or [])
+    metrics, per_class = _metrics(run.accumulator, settings, label_names)
+    results = {
+        "dataset": dataset.name, "split": dataset.split, "kind": dataset.kind, "settings": settings,
+        "metrics": metrics, "per_class": per_class, "label_names": label_names,
+        "num_planned": num_planned, "num_evaluated": len(run.finished),
+        "skipped": [{"name": k, "error": v} for k, v in run.skipped.items()],
+        "timing": _timing_summary(list(run.per_sample_s.values())),
+        "load_timing": _timing_summary(list(run.load_s.values())),
+        "per_sample_s": run.per_sample_s,
+        "state": run.accumulator.to_dict(),
+        "config": _config_dict(config), "versions": _versions(), "git_commit": _git_commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return _jsonable(results)
+
+
+def _timing_summary(seconds: list[float]) -> dict[str, Any]:
+    if not seconds:
+        return {"count": 0}
+    s = np.asarray(seconds, dtype=np.float64)
+    return {"count": int(s.size), "total_s": float(s.sum()), "mean_s": float(s.mean()),
+            "median_s": float(np.median(s)), "p90_s": float(np.percentile(s, 90)),
+            "min_s": float(s.min()), "max_s": float(s.max())}
+
+
+def _postfix(run: _RunState) -> str:
+    acc = run.accumulator
+    if isinstance(acc, ConfusionMatrix):
+        s = run.header["settings"]
+        return f"mIoU={100 * acc.miou(s['ignore_background'], s['background_mode']):.2f}"
+    if isinstance(acc, RefAccumulator):
+        return f"mIoU={100 * acc.miou():.2f} cIoU={100 * acc.ciou():.2f}" if len(acc) else ""
+    return f"J&F={100 * acc.summary()['JF']:.2f}" if len(acc) else ""
+
+
+def _config_dict(config: Any) -> Any:
+    if config is None:
+        return None
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    if isinstance(config, Mapping):
+        return dict(config)
+    raise TypeError(f"config must be a dataclass instance or a mapping, got {type(config).__name__}")
+
+
+def _versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for key, dist in (("torch", "torch"), ("open_clip", "open_clip_torch"), ("numpy", "numpy")):
+        try:
+            versions[key] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[key] = None
+    versions["car"] = getattr(sys.modules.get("car"), "__version__", None)
+    return versions
+
+
+def _git_commit() -> str | None:
+    try:
+        res = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if res.returncode != 0:
+        return None
+    return res.stdout.strip() or None
+
+
+def _write_json_atomic(path: Path, data: Any, indent: int | None = None) -> None:
+    """Write JSON to a temporary file in the same folder, fsync, then ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=indent, allow_nan=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(x: Any) -> Any:
+    """Plain-JSON copy: numpy scalars -> Python, NaN / inf -> None, tuples -> lists."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return None if not math.isfinite(float(x)) else float(x)
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):  # torch tensor
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
