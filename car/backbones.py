@@ -124,6 +124,24 @@ def load_clip(name: str, pretrained: str | None = "openai", *, device: str | tor
     return ClipBundle(model, open_clip.get_tokenizer(name), name, pretrained)
 
 
+def weights_available(name: str, pretrained: str = "openai", cache_dir: str | None = None) -> bool:
+    """True when ``load_clip(name, pretrained)`` can get its weights here: cached, or the model hub is reachable.
+
+    Chapters use it to choose between real CLIP and the toy world without waiting for a download to fail.
+    """
+    if name in TOY_MODELS:
+        return True
+    try:
+        cfg = open_clip.get_pretrained_cfg(name, pretrained)
+    except Exception:
+        return False
+    if not cfg:
+        return False
+    if _cached_weights(cfg, cache_dir):
+        return True
+    return os.environ.get("HF_HUB_OFFLINE", "0") in ("", "0") and _online()
+
+
 def _load_toy(name: str, device: str | torch.device) -> ClipBundle:
     from car.toy.models import checkpoint_path, load_checkpoint
 

@@ -11,8 +11,9 @@ def _segment(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
-    from car import CaR, load_clip
+    from car import CaR
     from car.backbones import to_rgb_uint8
+    from car.model import check_queries
     from car.config import load_config
     from car.viz import label_figure
 
@@ -24,13 +25,15 @@ def _segment(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: image {path} does not exist")
     except (UnidentifiedImageError, OSError) as e:
         raise SystemExit(f"error: cannot read {path} as an image ({e})")
-    queries = [q.strip() for q in args.queries.split(",") if q.strip()]
+    queries = check_queries([q.strip() for q in args.queries.split(",") if q.strip()])  # before loading models
     overrides = {k: getattr(args, k) for k in ("eta", "theta", "lam") if getattr(args, k) is not None}
-    cfg = load_config(args.config, **overrides)
-    proposal = load_clip(args.proposal_model or cfg.proposal_model, args.pretrained or cfg.proposal_pretrained)
-    classifier_name = args.classifier_model or cfg.classifier_model
-    classifier = proposal if classifier_name == proposal.name else load_clip(classifier_name, args.pretrained or cfg.classifier_pretrained)
-    result = CaR(proposal, classifier, cfg)(image, queries)
+    for role in ("proposal", "classifier"):
+        name = getattr(args, f"{role}_model")
+        if name:
+            overrides[f"{role}_model"] = name
+        if args.pretrained:
+            overrides[f"{role}_pretrained"] = args.pretrained
+    result = CaR.from_config(load_config(args.config, **overrides))(image, queries)
     for t, step in enumerate(result.steps, 1):
         kept = [q for q, k in zip(step.queries, step.kept) if k]
         removed = [q for q, k in zip(step.queries, step.kept) if not k]
@@ -73,6 +76,15 @@ def _toy(args: argparse.Namespace) -> int:
         cfg = TrainConfig(size=args.size, steps=args.steps or DEFAULT_STEPS[args.size], seed=args.seed)
         path, log = train(cfg, out=args.out)
         print(f"wrote {path}; last epoch: {json.dumps(log[-1])}")
+        return 0
+    if args.toy_cmd == "tables":
+        from car.toy.tables import TABLES, toy_table
+
+        for key in args.keys or list(TABLES):
+            result = toy_table(key, recompute=True)
+            print(f"Table {key}: {result['meta']['seconds']} s")
+            for row in result["rows"]:
+                print(f"  {row['label']:55s} {row['values']}")
         return 0
     from car.toy.report import report
 
@@ -125,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr = tsub.add_parser("report")
     tr.add_argument("--limit", type=int, help="images per split (default: the whole split)")
     tr.add_argument("--quiet", action="store_true")
+    tb = tsub.add_parser("tables", help="recompute the cached toy analogues of the paper's tables")
+    tb.add_argument("keys", nargs="*", help="table keys (1 2 3 4 5 6 7 8 J); default: all")
     t.set_defaults(func=_toy)
 
     b = sub.add_parser("bench", help="time car against the official loop order and the floor")

@@ -237,13 +237,9 @@ def run_config(
         cfg = cfg.replace(split=split)
     dataset = get_dataset(cfg.dataset, data_root, cfg.split)
     if model is None:
-        from car.backbones import load_clip
         from car.model import CaR
 
-        proposal = load_clip(cfg.proposal_model, cfg.proposal_pretrained, device=device)
-        same = (cfg.classifier_model, cfg.classifier_pretrained) == (cfg.proposal_model, cfg.proposal_pretrained)
-        classifier = proposal if same else load_clip(cfg.classifier_model, cfg.classifier_pretrained, device=device)
-        model = CaR(proposal, classifier, cfg)
+        model = CaR.from_config(cfg, device=device)
     out = Path(out) if out is not None else Path("results") / f"{cfg.name}.json"
     return evaluate(dataset, make_predictor(model, dataset), out=out, limit=limit, config=cfg, progress=progress)
 

@@ -424,3 +424,23 @@ def _to_numpy(x: Any) -> np.ndarray:
 
 def _none_if_nan(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
+    """Non-interpolated average precision of one class: mean of the precision at each positive, ranked by score.
+
+    Args:
+        scores: float (N,); positives: bool (N,). Returns NaN when there is no positive.
+    """
+    order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+    hits = np.asarray(positives, bool)[order]
+    if not hits.any():
+        return float("nan")
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float(precision[hits].mean())
+
+
+def mean_average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
+    """Multi-label mAP: float (N, C) scores, bool (N, C) labels → mean AP over classes with a positive."""
+    aps = [average_precision(scores[:, c], positives[:, c]) for c in range(scores.shape[1])]
+    return float(np.nanmean(aps))

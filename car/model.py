@@ -121,14 +121,22 @@ class CaR:
         self._text_cache: dict[tuple[int, str], torch.Tensor] = {}
 
     @classmethod
-    def from_config(cls, name: str, proposal: ClipBundle | str | None = None,
-                    classifier: ClipBundle | str | None = None, **overrides) -> "CaR":
-        """Build CaR with a preset's backbones (``config.proposal_model`` / ``classifier_model``) and values."""
-        cfg = load_config(name, **overrides)
-        proposal = proposal or load_clip(cfg.proposal_model, cfg.proposal_pretrained)
+    def from_config(cls, config: CaRConfig | str, proposal: ClipBundle | str | None = None,
+                    classifier: ClipBundle | str | None = None, *, device: str = "cpu", **overrides) -> "CaR":
+        """Build CaR with a preset's backbones (``proposal_model`` / ``classifier_model``) and values.
+
+        Args:
+            config: a preset name, a YAML path or a :class:`CaRConfig`.
+            proposal, classifier: ready models that replace the config's (e.g. to share one loaded model).
+            device: where the models are loaded.
+        """
+        cfg = config if isinstance(config, CaRConfig) else load_config(config)
+        cfg = cfg.replace(**overrides) if overrides else cfg
+        if proposal is None:
+            proposal = load_clip(cfg.proposal_model, cfg.proposal_pretrained, device=device)
         if classifier is None:
             same = (cfg.classifier_model, cfg.classifier_pretrained) == (cfg.proposal_model, cfg.proposal_pretrained)
-            classifier = proposal if same else load_clip(cfg.classifier_model, cfg.classifier_pretrained)
+            classifier = proposal if same else load_clip(cfg.classifier_model, cfg.classifier_pretrained, device=device)
         return cls(proposal, classifier, cfg)
 
     # ------------------------------------------------------------------ text (cached per vocabulary)

@@ -120,3 +120,45 @@ def label_figure(image: np.ndarray, labels: np.ndarray, names: Sequence[str]) ->
     colours = palette(max(len(names), 1))
     present = [i for i in range(len(names)) if (labels == i).any()]
     return add_legend(overlay(image, labels, colours=colours), [names[i] for i in present], colours[present])
+
+
+def table_html(columns: Sequence[str], rows: Sequence[tuple[str, Sequence]], title: str = "",
+               label_header: str = "") -> str:
+    """A small HTML table (rows = (label, values)); floats keep their printed precision, None prints "-"."""
+    def cell(v) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, bool):
+            return "✓" if v else "×"
+        if isinstance(v, (tuple, list)):
+            return ", ".join(str(x) for x in v)
+        return str(v)
+
+    head = "".join(f"<th>{c}</th>" for c in [label_header, *columns])
+    body = "".join("<tr><td style='text-align:left'>" + str(label) + "</td>"
+                   + "".join(f"<td>{cell(v)}</td>" for v in values) + "</tr>" for label, values in rows)
+    caption = f"<caption style='caption-side:top;text-align:left'><b>{title}</b></caption>" if title else ""
+    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def bar_chart(labels: Sequence[str], series: dict[str, Sequence[float]], title: str = "", ylabel: str = "mIoU"):
+    """Grouped horizontal bars, one group per label and one bar per series (e.g. {"paper": [...], "toy": [...]})."""
+    import matplotlib.pyplot as plt
+
+    n, k = len(labels), len(series)
+    fig, ax = plt.subplots(figsize=(7, 0.45 * n * max(1, k) + 1.2))
+    height = 0.8 / max(k, 1)
+    for j, (name, values) in enumerate(series.items()):
+        ys = [i + j * height for i in range(n)]
+        ax.barh(ys, [v if v is not None else 0 for v in values], height=height, label=name)
+        for y, v in zip(ys, values):
+            if v is not None:
+                ax.text(v, y, f" {v:.1f}", va="center", fontsize=8)
+    ax.set_yticks([i + height * (k - 1) / 2 for i in range(n)])
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,981 @@
+"""Benchmark: CaR's "set once, query many" pipeline against the official loop order and the bare floor.
+
+Three ways to run the same fixed two-step recurrence on the same image, queries and (random) weights:
+
+* :func:`official_order` — a faithful re-implementation of the order of work of the official code (reference
+  digest §1.6, §2, §5): every step re-runs blocks 1..L−1 of the CAM backbone, encodes each CAM text alone,
+  re-runs block L and one full backward (weight gradients included, as ``clip.load`` leaves CLIP trainable) per
+  query with grad-CAM hooks on ``ln_1``, recomputes the Sinkhorn affinity per query, prompts one image at a
+  time, and scores the prompted images once *per template* (15 image forwards of the classifier per step);
+* :func:`car_pipeline` — :class:`car.model.CaR` itself (``propose``, ``classify``, ``post_process``), driven
+  with the same fixed schedule;
+* :func:`floor` — the bare unavoidable work, timed as bare operations: one forward of the CAM backbone, per
+  step one backward per query, every distinct text encoded once, one batched classifier forward per step.
+
+Each path reports exclusive seconds per stage (:data:`STAGES`). ``python -m car bench`` (:func:`main`) runs the
+paths side by side, each in its own subprocess (peak memory per path), checks that the official order and car
+agree, and sweeps the number of queries and the image size.
+
+The schedule is fixed (:func:`fixed_schedule`: step 1 all queries, step t the first ⌈N / 2^(t−1)⌉), so random
+weights never decide when the recurrence stops; the official "all-zero proposals → previous step" fallback is
+therefore not exercised by either path.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import json
+import math
+import os
+import platform
+import resource
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from car import affinity as caa
+from car import cam as cam_mod
+from car import classifier as cls_mod
+from car import postprocess, prompts
+from car.backbones import (ClipBundle, blocks, embed_patches, encode_text, image_tensor, load_clip,
+                           pool_and_project, run_blocks, to_rgb_uint8)
+from car.config import CaRConfig, load_config
+from car.model import CaR, argmax_masks
+from car.vocab import TEMPLATE_SETS, background_queries
+
+#: Stages every path reports (exclusive seconds); "other" is the rest of the path's wall time.
+STAGES = ("text", "cam_forward", "gradients", "caa", "prompts", "classifier", "crf", "other")
+#: Default sweeps (number of queries; (H, W) image sizes per world).
+SWEEP_QUERIES = (5, 20, 80, 150)
+SWEEP_SIZES = {"real": ((188, 250), (375, 500), (750, 1000)), "toy": ((32, 32), (64, 64), (128, 128), (256, 256))}
+#: Which parts of car each world's query sweep times ("all" = the whole pipeline, "proposal" = CAM + CAA).
+SWEEP_PARTS = {"real": "proposal", "toy": "all"}
+#: Paths each world's sweeps time (the official order at 80-150 real queries would take an hour on a CPU).
+SWEEP_PATHS = {"real": ("car",), "toy": ("car", "official", "floor")}
+REAL_IMAGE_SIZE = (375, 500)  # (H, W): a typical Pascal VOC image, 500 x 375
+
+
+# --------------------------------------------------------------------------- timing and memory
+class StageClock:
+    """Exclusive wall-clock seconds per stage; nested stages pause their parent.
+
+    Args:
+        sync: called before every clock reading (``torch.cuda.synchronize`` on GPU), default none.
+    """
+
+    def __init__(self, sync: Callable[[], None] | None = None):
+        self.times: dict[str, float] = {s: 0.0 for s in STAGES}
+        self.counts: Counter = Counter()
+        self._stack: list[list] = []
+        self._sync = sync or (lambda: None)
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        if stage not in self.times:
+            raise ValueError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
+        self._sync()
+        now = time.perf_counter()
+        if self._stack:
+            self.times[self._stack[-1][0]] += now - self._stack[-1][1]
+        self._stack.append([stage, now])
+        try:
+            yield
+        finally:
+            self._sync()
+            now = time.perf_counter()
+            name, start = self._stack.pop()
+            self.times[name] += now - start
+            if self._stack:
+                self._stack[-1][1] = now
+
+    def count(self, key: str, n: int = 1) -> None:
+        """Add ``n`` to the work counter ``key`` (e.g. image forwards)."""
+        self.counts[key] += int(n)
+
+    def wrap(self, fn: Callable, stage: str) -> Callable:
+        """``fn`` timed under ``stage``."""
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            with self(stage):
+                return fn(*args, **kwargs)
+        return timed
+
+    @contextlib.contextmanager
+    def patched(self, targets: Sequence[tuple[str, str, str]]) -> Iterator[None]:
+        """Temporarily replace ``module.attr`` by a timed wrapper for each (module, attr, stage)."""
+        saved = []
+        try:
+            for module_name, attr, stage in targets:
+                module = importlib.import_module(module_name)
+                original = getattr(module, attr)
+                saved.append((module, attr, original))
+                setattr(module, attr, self.wrap(original, stage))
+            yield
+        finally:
+            for module, attr, original in reversed(saved):
+                setattr(module, attr, original)
+
+    def finish(self, total: float) -> dict[str, float]:
+        """Stage seconds with "other" = ``total`` minus the timed stages."""
+        out = {s: v for s, v in self.times.items() if s != "other"}
+        out["other"] = max(0.0, total - sum(out.values()))
+        return out
+
+
+def _rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class PeakMemory:
+    """Peak memory above the level at entry, during a with-block.
+
+    On CUDA: ``torch.cuda.max_memory_allocated`` above the entry allocation. On CPU: the resident set size of
+    this process sampled every ``interval`` seconds by a thread (torch's allocations are invisible to
+    tracemalloc); ``ru_maxrss`` is kept as a cross-check. Meaningful per path only in a fresh process.
+
+    Attributes (after exit):
+        peak_mb: float, peak extra memory in MiB; maxrss_mb: the process's lifetime peak RSS in MiB.
+    """
+
+    def __init__(self, device: torch.device | str = "cpu", interval: float = 0.002):
+        self.device = torch.device(device)
+        self.interval = interval
+        self.peak_mb: float | None = None
+        self.maxrss_mb: float | None = None
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return self
+        self._base = _rss_bytes() or 0
+        self._peak = self._base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, _rss_bytes() or 0)
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.peak_mb = (torch.cuda.max_memory_allocated(self.device) - self._base) / 2**20
+            return
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, _rss_bytes() or 0)
+        self.peak_mb = (self._peak - self._base) / 2**20
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        self.maxrss_mb = maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+# --------------------------------------------------------------------------- the common inputs
+def fixed_schedule(num_queries: int, steps: int = 2) -> list[np.ndarray]:
+    """The queries each step works on: step t (from 0) takes the first ⌈N / 2^t⌉ queries, int64 arrays."""
+    if num_queries < 1 or steps < 1:
+        raise ValueError(f"need at least one query and one step; got {num_queries} queries, {steps} steps")
+    return [np.arange(max(1, math.ceil(num_queries / 2**t))) for t in range(steps)]
+
+
+def bench_queries(world: str, num_queries: int) -> list[str]:
+    """``num_queries`` queries: the VOC classes (real) or the toy classes, then the same names numbered."""
+    if world == "real":
+        from car.data.classes import VOC_CLASSES as names
+    elif world == "toy":
+        from car.data import get_dataset
+
+        names = get_dataset("toy_voc", None).class_names
+    else:
+        raise ValueError(f"unknown benchmark world {world!r}; valid: real, toy")
+    return [names[i % len(names)] + ("" if i < len(names) else f" {i // len(names) + 1}")
+            for i in range(num_queries)]
+
+
+def bench_image(world: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The benchmark image, uint8 (H, W, 3): a toy scene, at ``size`` (default 375 x 500 real, 64 x 64 toy)."""
+    import cv2
+
+    from car.data import get_dataset
+
+    image = get_dataset("toy_voc", None)[0].image
+    size = size or (REAL_IMAGE_SIZE if world == "real" else image.shape[:2])
+    if tuple(size) != image.shape[:2]:
+        image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
+    return np.ascontiguousarray(image)
+
+
+def world_models(world: str, device: str = "cpu") -> tuple[ClipBundle, ClipBundle, CaRConfig]:
+    """The world's proposal CLIP, classifier CLIP and config, reproducibly initialised.
+
+    real: random-weight ``ViT-B-16`` (seed 0) and ``ViT-L-14`` (seed 1), the ``voc`` preset. toy: the shipped
+    ``toy-b`` and ``toy-l`` (``toy-b`` for both while ``toy-l`` is missing), the ``toy_voc`` preset.
+    """
+    if world == "real":
+        torch.manual_seed(0)
+        proposal = load_clip("ViT-B-16", pretrained=None, device=device)
+        torch.manual_seed(1)
+        classifier = load_clip("ViT-L-14", pretrained=None, device=device)
+        return proposal, classifier, load_config("voc")
+    if world == "toy":
+        from car.toy.models import checkpoint_path
+
+        proposal = load_clip("toy-b", device=device)
+        classifier = load_clip("toy-l" if checkpoint_path("l").exists() else "toy-b", device=device)
+        return proposal, classifier, load_config("toy_voc")
+    raise ValueError(f"unknown benchmark world {world!r}; valid: real, toy")
+
+
+# --------------------------------------------------------------------------- results of one path
+@dataclass
+class PathRun:
+    """One timed run of a path.
+
+    Attributes:
+        name: "official", "car" or "floor".
+        total_s: wall seconds of the run (construction-time work such as the official background text excluded).
+        stages: exclusive seconds per stage of :data:`STAGES` (they sum to ``total_s``).
+        counts: work counters (backbone forwards, backwards, text encodings, classifier images).
+        steps: per step {"indices": int (N_t,), "proposals": float32 (N_t, H, W), "scores": float32 (N_t,)};
+            empty for the floor.
+        masks: bool (N, H, W) final masks (zeros for queries absent from the last step); None for the floor.
+        labels: int64 (H, W) label map; None for the floor.
+    """
+
+    name: str
+    total_s: float
+    stages: dict[str, float]
+    counts: dict[str, int] = field(default_factory=dict)
+    steps: list[dict[str, np.ndarray]] = field(default_factory=list, repr=False)
+    masks: np.ndarray | None = field(default=None, repr=False)
+    labels: np.ndarray | None = field(default=None, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready timings and counters."""
+        return {"total_s": round(self.total_s, 4), "stages": {k: round(v, 4) for k, v in self.stages.items()},
+                "counts": dict(self.counts)}
+
+
+def _finish(name: str, clock: StageClock, start: float, steps, masks, labels) -> PathRun:
+    clock._sync()
+    total = time.perf_counter() - start
+    return PathRun(name, total, clock.finish(total), dict(clock.counts), steps, masks, labels)
+
+
+def _final_masks(cfg: CaRConfig, image: np.ndarray, steps: list[dict], n: int, clock: StageClock):
+    """CRF (or argmax) on the last step's proposals → (masks bool (N, H, W), labels int64 (H, W))."""
+    last = steps[-1]
+    masks = np.zeros((n, *image.shape[:2]), bool)
+    scores = np.zeros(n, np.float32)
+    scores[last["indices"]] = last["scores"]
+    with clock("crf"):
+        if cfg.crf:
+            masks[last["indices"]] = postprocess.crf_masks(
+                image, last["proposals"], bg_factor=cfg.bg_factor, separate=cfg.mode == "refer",
+                iters=cfg.crf_iters, gaussian=cfg.crf_gaussian, bilateral=cfg.crf_bilateral)
+        else:
+            masks[last["indices"]] = argmax_masks(last["proposals"], cfg.bg_factor, separate=cfg.mode == "refer")
+    return masks, postprocess.label_map(masks, scores)
+
+
+def _cam_texts(cfg: CaRConfig, queries: Sequence[str], step: int) -> list[str]:
+    """The official CAM text rule (raw at step 1, ``cam_template`` from step 2) or the config's."""
+    templated = cfg.cam_text == "template" or (cfg.cam_text == "official" and step > 0)
+    return [cfg.cam_template.format(q) if templated else q for q in queries]
+
+
+def _background_texts(cfg: CaRConfig, queries: Sequence[str]) -> list[str]:
+    return [cfg.cam_template.format(w) for w in background_queries(cfg.background, queries)]
+
+
+# --------------------------------------------------------------------------- the official loop order
+@contextlib.contextmanager
+def _trainable_head(bundle: ClipBundle) -> Iterator[None]:
+    """OpenAI ``clip.load`` leaves CLIP trainable, so the official backward also fills the ``.grad`` of block L,
+    ``ln_post``, ``proj`` and ``logit_scale``; open_clip bundles are frozen — unfreeze those for the official path."""
+    params = [*blocks(bundle)[-1].parameters(), *bundle.visual.ln_post.parameters(), bundle.model.logit_scale]
+    if isinstance(getattr(bundle.visual, "proj", None), torch.Tensor):
+        params.append(bundle.visual.proj)
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(True)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+            p.grad = None
+
+
+def _official_minmax(cam: np.ndarray) -> np.ndarray:
+    """Official ``scale_cam_image`` without resize: (x − min) / (max + 1e-15)."""
+    cam = cam - cam.min()
+    return cam / (1e-15 + cam.max())
+
+
+def _official_query_cam(bundle: ClipBundle, feats: torch.Tensor, text: torch.Tensor, q: int,
+                        grid: tuple[int, int], clock: StageClock) -> tuple[np.ndarray, torch.Tensor]:
+    """One official ``CAM`` call: re-run block L with gradients, softmax over all texts, backward of query q.
+
+    Returns:
+        the grad-CAM float32 (h, w) in [0, 1] and block L's head-averaged attention (1, 1 + n, 1 + n).
+    """
+    last = blocks(bundle)[-1]
+    with clock("cam_forward"), torch.enable_grad():
+        with cam_mod.capture_output(last.ln_1) as ln1, cam_mod.capture_attention([last.attn]) as attn:
+            out = last(feats)
+        image = F.normalize(pool_and_project(bundle, out, pool="mean"), dim=-1)  # (1, D), mean of patches
+        probs = torch.softmax((bundle.model.logit_scale.exp() * image @ text.T).float(), -1)[0]  # (Q + K,)
+    clock.count("cam_block_L_forwards")
+    with clock("gradients"):
+        grads: list[torch.Tensor] = []
+        ln1[0].register_hook(grads.append)  # pytorch-grad-cam's tensor hook on the target layer's output
+        bundle.model.zero_grad()
+        probs[q].backward(retain_graph=True)
+        acts = ln1[0][0, 1:].detach().float().cpu().numpy()  # (n, C), CLS dropped (reshape_transform)
+        grad = grads[0][0, 1:].float().cpu().numpy()  # (n, C)
+        cam = np.maximum(acts @ grad.mean(0), 0).reshape(grid).astype(np.float32)  # ReLU(Σ_c α_c A_c)
+        cam = _official_minmax(_official_minmax(cam))  # per layer, then aggregate_multi_layers
+    clock.count("cam_backwards")
+    return cam, attn[0]
+
+
+def _official_caa(cam: np.ndarray, attn_maps: list[torch.Tensor], cfg: CaRConfig,
+                  size: tuple[int, int]) -> np.ndarray:
+    """The official per-query refinement (clipcam.py): Sinkhorn + symmetrise + square, box mask, propagate,
+    min–max, bilinear resize to the image. Returns float32 (H, W) in [0, 1]."""
+    import cv2
+
+    h, w = cam.shape
+    aw = torch.stack([a[:, 1:, 1:] for a in attn_maps])[-cfg.attn_layers:].mean(0)[0].cpu().float()  # (n, n)
+    box = torch.from_numpy(caa.box_mask(cam, cfg.lam)).float().view(1, h * w)  # scoremap2bbox, (1, n)
+    trans = aw
+    for _ in range(cfg.sinkhorn_rounds):
+        trans = trans / trans.sum(0, keepdim=True)
+        trans = trans / trans.sum(1, keepdim=True)
+    trans = (trans + trans.T) / 2
+    trans = torch.linalg.matrix_power(trans, cfg.affinity_power)
+    refined = ((trans * box) @ torch.from_numpy(cam).view(-1, 1)).reshape(h, w).numpy().astype(np.float32)
+    return cv2.resize(_official_minmax(refined), (size[1], size[0]))  # scale_cam_image(.., (W, H))
+
+
+def _official_scores(classifier: ClipBundle, cfg: CaRConfig, prompted: list[np.ndarray],
+                     current: Sequence[str], clock: StageClock) -> np.ndarray:
+    """Official ``get_mask_confidence`` + ``forward_clip``: per template, encode the texts and the whole batch of
+    prompted images again; sum of per-template softmaxes, then a softmax (one template: the softmax)."""
+    templates = TEMPLATE_SETS[cfg.templates]
+    stop = len(blocks(classifier)) - 1 if cfg.classifier_skip_last_block else None
+    with clock("classifier"):
+        x = torch.cat([cls_mod.preprocess(classifier, p[None], cfg.classifier_crop) for p in prompted])
+    total = 0
+    for template in templates:
+        with clock("text"):
+            text = encode_text(classifier, [template.format(q) for q in current])  # (N, D)
+        clock.count("text_encodings", len(current))
+        with clock("classifier"), torch.no_grad():
+            tokens, _ = embed_patches(classifier, x)
+            image = F.normalize(pool_and_project(classifier, run_blocks(classifier, tokens, 0, stop)).float(), dim=-1)
+            total = total + torch.softmax(classifier.logit_scale * image @ text.T, -1)  # (N, N)
+        clock.count("classifier_images", len(prompted))
+    p = torch.softmax(total, -1) if len(templates) > 1 else total
+    return torch.diagonal(p).cpu().numpy().astype(np.float32)
+
+
+def official_order(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image: np.ndarray,
+                   queries: Sequence[str], schedule: Sequence[np.ndarray], *, clock: StageClock | None = None,
+                   background: torch.Tensor | None = None) -> PathRun:
+    """The official code's order of work (``_forward_car`` → ``_forward_stage`` → ``CLIPCAM``), fixed schedule.
+
+    Per step: blocks 1..L−1 re-run (no grad); each CAM text encoded alone (``zeroshot_classifier``); per query
+    block L re-run with gradients and one backward with ``retain_graph`` (hooks on ``ln_1``), the Sinkhorn
+    affinity recomputed and the box/propagation applied; each proposal prompted alone; the classifier run once
+    per template on the batch of prompted images. Then a dense CRF on the last step's proposals.
+
+    Args:
+        config: hyper-parameters (η, λ, prompts, templates, CRF, ...); the loop order is the official one whatever
+            the config says. Semantic mode only.
+        schedule: the query indices of each step (:func:`fixed_schedule`).
+        background: the normalised background-query embeddings float (K, D); the official code encodes them at
+            construction, so they are computed (untimed) here when None.
+
+    Returns:
+        a :class:`PathRun` with steps, masks and labels.
+    """
+    cfg, clock = config, clock or StageClock()
+    if cfg.mode != "semantic":
+        raise ValueError(f"the official-order benchmark covers semantic mode; got mode={cfg.mode!r}")
+    image = to_rgb_uint8(image)
+    if background is None:
+        background = encode_text(proposal, _background_texts(cfg, queries))
+    resblocks = blocks(proposal)
+    start = time.perf_counter()
+    steps: list[dict] = []
+    with _trainable_head(proposal):
+        for t, idx in enumerate(schedule):
+            current = [queries[i] for i in idx]
+            with clock("cam_forward"), torch.no_grad():  # encode_image: blocks 1..L-1, every step
+                x = image_tensor(proposal, image)
+                with cam_mod.capture_attention([b.attn for b in resblocks[:-1]]) as maps:
+                    tokens, grid = embed_patches(proposal, x)
+                    feats = run_blocks(proposal, tokens, 0, len(resblocks) - 1)
+            clock.count("cam_backbone_forwards")
+            with clock("text"):  # zeroshot_classifier: one encode_text per query
+                fg = torch.cat([encode_text(proposal, [s]) for s in _cam_texts(cfg, current, t)])
+            clock.count("text_encodings", len(current))
+            text = torch.cat([fg, background]) if len(background) else fg
+            proposals = []
+            for q in range(len(current)):
+                cam, last_attn = _official_query_cam(proposal, feats, text, q, grid, clock)
+                if cam.max() == 0 and len(background):  # fallback: foreground queries only
+                    cam, last_attn = _official_query_cam(proposal, feats, fg, q, grid, clock)
+                if q == 0:
+                    attn_maps = [*maps, last_attn]
+                with clock("caa"):
+                    proposals.append(_official_caa(cam, attn_maps, cfg, image.shape[:2]))
+            with clock("prompts"):  # one prompted image at a time
+                prompted = [prompts.apply(image, prompts.binarize(p, cfg.eta), cfg.prompts,
+                                          thickness=cfg.prompt_thickness, blur_kernel=cfg.blur_kernel)
+                            for p in proposals]
+            scores = _official_scores(classifier, cfg, prompted, current, clock)
+            steps.append({"indices": np.asarray(idx), "proposals": np.stack(proposals), "scores": scores})
+    masks, labels = _final_masks(cfg, image, steps, len(queries), clock)
+    return _finish("official", clock, start, steps, masks, labels)
+
+
+# --------------------------------------------------------------------------- car, fixed schedule
+#: car's stage functions, timed by patching the module attributes car.model looks up at call time.
+CAR_STAGE_PATCHES: tuple[tuple[str, str, str], ...] = (
+    ("car.model", "encode_text", "text"),
+    ("car.cam", "encode_image", "cam_forward"),
+    ("car.cam", "gradcam", "gradients"),
+    ("car.affinity", "attention_affinity", "caa"),
+    ("car.affinity", "symmetric_affinity", "caa"),
+    ("car.affinity", "refine_with_affinity", "caa"),
+    ("car.cam", "upsample", "caa"),
+    ("car.prompts", "binarize", "prompts"),
+    ("car.prompts", "apply_batch", "prompts"),
+    ("car.classifier", "preprocess", "classifier"),
+    ("car.classifier", "encode_images", "classifier"),
+    ("car.classifier", "mask_scores", "classifier"),
+    ("car.postprocess", "crf_masks", "crf"),
+)
+
+
+def car_pipeline(model: CaR, image: np.ndarray, queries: Sequence[str], schedule: Sequence[np.ndarray], *,
+                 clock: StageClock | None = None, parts: str = "all") -> PathRun:
+    """:class:`CaR` on ``image`` with a fixed schedule, timed per stage (the model's text cache is used as is).
+
+    The image-side work runs once (``encode_image``, the symmetric affinity), then per step ``model.propose``
+    and ``model.classify``, then ``model.post_process`` — the body of ``CaR.__call__`` / ``CaR.recur`` with
+    the stop rule replaced by ``schedule``.
+
+    Args:
+        parts: "all", or "proposal" (only the mask proposal generator: CAM, gradients, CAA; for sweeps).
+    """
+    if parts not in ("all", "proposal"):
+        raise ValueError(f"unknown parts {parts!r}; valid: all, proposal")
+    cfg, clock = model.config, clock or StageClock()
+    image = to_rgb_uint8(image)
+    start = time.perf_counter()
+    steps: list[dict] = []
+    with clock.patched(CAR_STAGE_PATCHES), _counting_texts(clock):
+        state = cam_mod.encode_image(model.proposal, image)
+        clock.count("cam_backbone_forwards")
+        clock.count("cam_block_L_forwards")
+        aff = None
+        if cfg.cam_method == "caa":
+            aff = caa.symmetric_affinity(caa.attention_affinity(state.attention, cfg.attn_layers),
+                                         cfg.sinkhorn_rounds, cfg.affinity_power)
+        background = model.text_embeddings(model.proposal, _background_texts(cfg, queries))
+        for t, idx in enumerate(schedule):
+            current = [queries[i] for i in idx]
+            _, proposals = model.propose(state, aff, current, background, t)
+            clock.count("cam_backwards", len(current))
+            proposals = proposals.cpu().float().numpy()
+            scores = np.zeros(len(current), np.float32)
+            if parts == "all":
+                scores = model.classify(image, proposals, current)
+                clock.count("classifier_images", len(current))
+            steps.append({"indices": np.asarray(idx), "proposals": proposals, "scores": scores})
+        masks = labels = None
+        if parts == "all":
+            last = steps[-1]
+            final = np.zeros((len(queries), *image.shape[:2]), np.float32)
+            final_scores = np.zeros(len(queries), np.float32)
+            final[last["indices"]], final_scores[last["indices"]] = last["proposals"], last["scores"]
+            masks = model.post_process(image, final, final_scores)
+            labels = postprocess.label_map(masks, final_scores)
+    return _finish("car", clock, start, steps, masks, labels)
+
+
+@contextlib.contextmanager
+def _counting_texts(clock: StageClock) -> Iterator[None]:
+    """Count the texts car.model sends to the text encoder (cache misses)."""
+    import car.model as model_mod
+
+    original = model_mod.encode_text
+
+    def counted(bundle, texts):
+        clock.count("text_encodings", len(texts))
+        return original(bundle, texts)
+
+    model_mod.encode_text = counted
+    try:
+        yield
+    finally:
+        model_mod.encode_text = original
+
+
+# --------------------------------------------------------------------------- the floor
+def _gradcam_loop(state: cam_mod.ImageState, scores: torch.Tensor) -> torch.Tensor:
+    """Grad-CAMs with one ``autograd.grad`` per query (retain_graph) instead of car's batched VJP: float (Q, h, w)."""
+    acts = state.activation[0, 1:].detach()  # (n, C)
+    alpha = torch.stack([torch.autograd.grad(s, state.activation, retain_graph=True)[0][0, 1:].mean(0)
+                         for s in scores]) if len(scores) else acts.new_zeros(0, acts.shape[1])  # (Q, C)
+    return cam_mod.minmax(torch.relu(alpha @ acts.T).reshape(len(scores), *state.grid))
+
+
+def floor(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image: np.ndarray,
+          queries: Sequence[str], schedule: Sequence[np.ndarray], *, clock: StageClock | None = None,
+          text: bool = True) -> PathRun:
+    """The bare unavoidable network work of the schedule, timed as bare operations.
+
+    One forward of the CAM backbone (blocks 1..L−1 without gradients, block L with, attention weights kept for
+    CAA); per step, one ``autograd.grad`` per query; every distinct text (CAM texts, background, classifier
+    templates) encoded once, one batched call per model (skipped with ``text=False``: a warm vocabulary); per
+    step one batched classifier forward of as many images as queries. No CAA, prompts or CRF.
+    """
+    cfg, clock = config, clock or StageClock()
+    image = to_rgb_uint8(image)
+    templates = TEMPLATE_SETS[cfg.templates]
+    cam_texts = list(dict.fromkeys(s for t, idx in enumerate(schedule)
+                                   for s in _cam_texts(cfg, [queries[i] for i in idx], t)))
+    cls_texts = [tpl.format(q) for tpl in templates for q in queries]
+    x_cls = cls_mod.preprocess(classifier, image[None], cfg.classifier_crop)  # (1, 3, S, S), untimed
+    start = time.perf_counter()
+    with clock("text"):
+        if text:
+            fg_bg = encode_text(proposal, cam_texts + _background_texts(cfg, queries))
+            encode_text(classifier, cls_texts)
+            clock.count("text_encodings", len(fg_bg) + len(cls_texts))
+        else:  # a warm vocabulary: any normalised embeddings will do for timing
+            fg_bg = F.normalize(torch.randn(len(cam_texts) + len(_background_texts(cfg, queries)),
+                                            proposal.visual.output_dim, device=proposal.device), dim=-1)
+    with clock("cam_forward"):
+        state = cam_mod.encode_image(proposal, image)
+    clock.count("cam_backbone_forwards")
+    clock.count("cam_block_L_forwards")
+    n_bg = len(fg_bg) - len(cam_texts)
+    for t, idx in enumerate(schedule):
+        rows = [cam_texts.index(s) for s in _cam_texts(cfg, [queries[i] for i in idx], t)]
+        with clock("gradients"):
+            scores = cam_mod.target_probabilities(state, fg_bg[rows], fg_bg[len(cam_texts):] if n_bg else
+                                                  fg_bg[:0], proposal.logit_scale)
+            for s in scores:
+                torch.autograd.grad(s, state.activation, retain_graph=True)
+        clock.count("cam_backwards", len(idx))
+        with clock("classifier"):
+            cls_mod.encode_images(classifier, x_cls.expand(len(idx), -1, -1, -1), cfg.classifier_skip_last_block)
+        clock.count("classifier_images", len(idx))
+    return _finish("floor", clock, start, [], None, None)
+
+
+# --------------------------------------------------------------------------- agreement and gradients
+def compare_runs(a: PathRun, b: PathRun) -> dict[str, Any]:
+    """How far two runs of the same schedule are apart (official order vs car).
+
+    Returns:
+        max |Δ| of proposals and scores per step, the fraction of equal final mask pixels, whether the final
+        masks and label maps are identical, and whether both keep the same queries.
+    """
+    if len(a.steps) != len(b.steps):
+        raise ValueError(f"runs have {len(a.steps)} and {len(b.steps)} steps; compare runs of one schedule")
+    out: dict[str, Any] = {"proposal_max_abs_diff": [], "score_max_abs_diff": []}
+    for sa, sb in zip(a.steps, b.steps):
+        if not np.array_equal(sa["indices"], sb["indices"]):
+            raise ValueError("runs use different schedules")
+        out["proposal_max_abs_diff"].append(float(np.abs(sa["proposals"] - sb["proposals"]).max()))
+        out["score_max_abs_diff"].append(float(np.abs(sa["scores"] - sb["scores"]).max()))
+    if a.masks is not None and b.masks is not None:
+        out["mask_pixel_agreement"] = float((a.masks == b.masks).mean())
+        out["masks_equal"] = bool(np.array_equal(a.masks, b.masks))
+        out["labels_equal"] = bool(np.array_equal(a.labels, b.labels))
+    out["kept_equal"] = bool(np.array_equal(a.steps[-1]["indices"], b.steps[-1]["indices"]))
+    return out
+
+
+def compare_gradients(bundle: ClipBundle, config: CaRConfig, image: np.ndarray, queries: Sequence[str],
+                      repeats: int = 1) -> dict[str, Any]:
+    """car's batched VJP (``is_grads_batched``, ``car.cam.gradcam_from_scores``) vs a loop of
+    ``autograd.grad`` with ``retain_graph``, on the same cached graph: best-of-``repeats`` seconds and the max
+    difference of the CAMs."""
+    state = cam_mod.encode_image(bundle, image)
+    text = encode_text(bundle, list(queries))
+    bg = encode_text(bundle, _background_texts(config, queries))
+    out: dict[str, Any] = {"num_queries": len(queries)}
+    cams = {}
+    for name, fn in (("loop", _gradcam_loop), ("batched", cam_mod.gradcam_from_scores)):
+        best = math.inf
+        for _ in range(max(1, repeats)):
+            scores = cam_mod.target_probabilities(state, text, bg, bundle.logit_scale)
+            t0 = time.perf_counter()
+            cams[name] = fn(state, scores)
+            best = min(best, time.perf_counter() - t0)
+        out[f"{name}_s"] = round(best, 4)
+    out["max_abs_diff"] = float((cams["loop"] - cams["batched"]).abs().max())
+    return out
+
+
+# --------------------------------------------------------------------------- one world, side by side
+def _device_sync(device: torch.device) -> Callable[[], None] | None:
+    return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
+
+
+def _run_path(world: str, path: str, num_queries: int, steps: int, repeats: int, device: str, fp16: bool,
+              extras: bool, sweep: dict | None, outdir: str | None) -> dict[str, Any]:
+    """Load the world's models, run ``path`` ``repeats`` times (best of), optionally the extras; JSON-ready."""
+    torch.set_grad_enabled(True)
+    proposal, classifier, cfg = world_models(world, device)
+    image, queries = bench_image(world), bench_queries(world, num_queries)
+    schedule = fixed_schedule(num_queries, steps)
+    dev = torch.device(device)
+    autocast = torch.autocast("cuda", dtype=torch.float16) if fp16 else contextlib.nullcontext()
+    # warm-up: allocator and thread pools, one small forward of each model
+    encode_text(proposal, ["warm up"])
+    cls_mod.encode_images(classifier, torch.zeros(1, 3, 32, 32, device=dev))
+    best: PathRun | None = None
+    result: dict[str, Any] = {"repeats_s": []}
+    background = encode_text(proposal, _background_texts(cfg, queries)) if path == "official" else None
+    for r in range(max(1, repeats)):
+        clock = StageClock(_device_sync(dev))
+        with autocast, PeakMemory(dev) as mem:
+            if path == "official":
+                run = official_order(proposal, classifier, cfg, image, queries, schedule, clock=clock,
+                                     background=background)
+            elif path == "car":
+                model = CaR(proposal, classifier, cfg)  # fresh: empty text cache (a cold first image)
+                run = car_pipeline(model, image, queries, schedule, clock=clock)
+            else:
+                run = floor(proposal, classifier, cfg, image, queries, schedule, clock=clock)
+        result["repeats_s"].append(round(run.total_s, 4))
+        if r == 0:
+            result["peak_mb"], result["maxrss_mb"] = mem.peak_mb, mem.maxrss_mb
+        if best is None or run.total_s < best.total_s:
+            best = run
+    result.update(best.summary())
+    if path in ("car", "floor"):  # warm: the vocabulary already encoded (every image after the first)
+        warm: PathRun | None = None
+        for _ in range(max(1, repeats)):
+            clock = StageClock(_device_sync(dev))
+            with autocast:
+                run = car_pipeline(model, image, queries, schedule, clock=clock) if path == "car" else \
+                    floor(proposal, classifier, cfg, image, queries, schedule, clock=clock, text=False)
+            warm = run if warm is None or run.total_s < warm.total_s else warm
+        result["warm"] = warm.summary()
+    if extras and path == "car":
+        with autocast:
+            result["gradients"] = compare_gradients(proposal, cfg, image, [queries[i] for i in schedule[0]])
+    if sweep:
+        with autocast:
+            result["sweep"] = run_sweeps(world, path, proposal, classifier, cfg, **sweep)
+    if outdir is not None and best.steps:
+        arrays = {f"step{t}_{k}": v for t, s in enumerate(best.steps) for k, v in s.items()}
+        np.savez(Path(outdir) / f"{path}.npz", masks=best.masks, labels=best.labels, **arrays)
+    return result
+
+
+def _load_run(path: str, npz: Path) -> PathRun:
+    with np.load(npz, allow_pickle=False) as z:
+        n = len({k.split("_")[0] for k in z.files if k.startswith("step")})
+        steps = [{k: z[f"step{t}_{k}"] for k in ("indices", "proposals", "scores")} for t in range(n)]
+        return PathRun(path, 0.0, {}, {}, steps, z["masks"], z["labels"])
+
+
+def _child(args: tuple, out_json: str) -> None:
+    """Subprocess entry: run one path and write its JSON (errors included, so the parent can report them)."""
+    try:
+        result = _run_path(*args)
+    except Exception as e:  # noqa: BLE001 - reported to the parent, which fails loudly
+        result = {"error": f"{type(e).__name__}: {e}"}
+    Path(out_json).write_text(json.dumps(result))
+
+
+def _run_isolated(args: tuple) -> dict[str, Any]:
+    import multiprocessing as mp
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out_json = os.path.join(tmp, "result.json")
+        proc = mp.get_context("spawn").Process(target=_child, args=(args, out_json))
+        proc.start()
+        proc.join()
+        if not os.path.exists(out_json):
+            raise RuntimeError(f"benchmark subprocess for {args[1]!r} died (exit code {proc.exitcode}); "
+                               f"out of memory? retry with fewer --queries")
+        return json.loads(Path(out_json).read_text())
+
+
+def run_world(world: str, num_queries: int = 20, steps: int = 2, repeats: int = 1, *, isolate: bool = True,
+              device: str = "cpu", fp16: bool = False, sweep: dict | None = None,
+              paths: Sequence[str] = ("official", "car", "floor")) -> dict[str, Any]:
+    """Time the official order, car and the floor side by side on one world; JSON-ready results.
+
+    Args:
+        world: "real" (random-weight ViT-B/16 + ViT-L/14, VOC queries, a 500 x 375 image) or "toy".
+        num_queries: N, the queries of step 1 (VOC / toy class names, then numbered repeats).
+        steps: length of the fixed schedule (:func:`fixed_schedule`).
+        repeats: runs per path (the best is reported).
+        isolate: run every path in its own subprocess (peak memory per path); False runs in this process and
+            reports no memory.
+        device, fp16: "cuda" and half precision (autocast) when a GPU is there.
+        sweep: keyword arguments of :func:`run_sweeps` (``queries``, ``sizes``, ``parts``, ``paths``), or None.
+        paths: which paths to time.
+
+    Returns:
+        {"setup", "paths": {name: timings}, "ratios", "agreement", "targets"}.
+    """
+    queries = bench_queries(world, num_queries)
+    cfg = load_config("voc" if world == "real" else "toy_voc")
+    image = bench_image(world)
+    schedule = fixed_schedule(num_queries, steps)
+    out: dict[str, Any] = {"setup": {
+        "world": world, "device": device, "precision": "fp16 (autocast)" if fp16 else "fp32",
+        "image_hw": list(image.shape[:2]), "num_queries": num_queries, "queries": queries,
+        "num_background": len(background_queries(cfg.background, queries)),
+        "num_templates": len(TEMPLATE_SETS[cfg.templates]), "schedule": [len(s) for s in schedule],
+        "repeats": repeats, "isolated": isolate}, "paths": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in paths:
+            sweep_here = None
+            if sweep and path in sweep.get("paths", ("car",)):
+                sweep_here = {k: v for k, v in sweep.items() if k != "paths"}
+            args = (world, path, num_queries, steps, repeats, device, fp16, True, sweep_here, tmp)
+            res = _run_isolated(args) if isolate else _run_path(*args)
+            if "error" in res:
+                raise RuntimeError(f"{world}/{path} benchmark failed: {res['error']}")
+            out["paths"][path] = res
+        if {"official", "car"} <= set(paths):
+            out["agreement"] = compare_runs(_load_run("official", Path(tmp) / "official.npz"),
+                                            _load_run("car", Path(tmp) / "car.npz"))
+    if world == "toy":
+        out["setup"]["models"] = ["toy-b", "toy-l" if _toy_l_exists() else "toy-b"]
+    else:
+        out["setup"]["models"] = ["ViT-B-16 (random init)", "ViT-L-14 (random init)"]
+    out["ratios"], out["targets"] = _ratios(out["paths"])
+    return out
+
+
+def _toy_l_exists() -> bool:
+    from car.toy.models import checkpoint_path
+
+    return checkpoint_path("l").exists()
+
+
+def _ratios(p: dict[str, Any]) -> tuple[dict[str, float], dict[str, bool]]:
+    def total(name, warm=False):
+        d = p.get(name, {})
+        d = d.get("warm", {}) if warm else d
+        return d.get("total_s")
+
+    ratios: dict[str, float] = {}
+    pairs = {"car_over_floor": ("car", "floor", False), "car_warm_over_floor_warm": ("car", "floor", True),
+             "official_over_car": ("official", "car", False)}
+    for key, (a, b, warm) in pairs.items():
+        if total(a, warm) and total(b, warm):
+            ratios[key] = round(total(a, warm) / total(b, warm), 3)
+    if total("official") and total("car", True):
+        ratios["official_over_car_warm"] = round(total("official") / total("car", True), 3)
+    if p.get("official", {}).get("peak_mb") and p.get("car", {}).get("peak_mb") is not None:
+        ratios["memory_car_over_official"] = round(p["car"]["peak_mb"] / p["official"]["peak_mb"], 3)
+    targets = {}
+    if "car_over_floor" in ratios:
+        targets["car_within_1.2x_floor"] = ratios["car_over_floor"] <= 1.2
+    if "official_over_car" in ratios:
+        targets["car_1.5x_faster_than_official"] = ratios["official_over_car"] >= 1.5
+    if "memory_car_over_official" in ratios:
+        targets["car_memory_not_above_official"] = ratios["memory_car_over_official"] <= 1.0
+    return ratios, targets
+
+
+# --------------------------------------------------------------------------- sweeps
+def run_sweeps(world: str, path: str, proposal: ClipBundle, classifier: ClipBundle, cfg: CaRConfig, *,
+               queries: Sequence[int] = SWEEP_QUERIES, sizes: Sequence[tuple[int, int]] = (),
+               size_queries: int = 5, steps: int = 2, parts: str = "all") -> dict[str, list[dict]]:
+    """Seconds per image of ``path`` against the number of queries and the image size (vocabulary warm).
+
+    For car the text cache is filled before timing (a dataset encodes its vocabulary once; the encoding time
+    is reported as ``vocabulary_s``); the official order re-encodes as it always does; the floor skips text.
+    ``parts="proposal"`` times only car's mask proposal generator (official and floor always run whole).
+    """
+    out: dict[str, list[dict]] = {"queries": [], "sizes": []}
+    for kind, values in (("queries", queries), ("sizes", sizes)):
+        for v in values:
+            n, size = (v, None) if kind == "queries" else (size_queries, tuple(v))
+            image, qs = bench_image(world, size), bench_queries(world, n)
+            schedule = fixed_schedule(n, steps)
+            entry: dict[str, Any] = {"num_queries": n, "image_hw": list(image.shape[:2])}
+            clock = StageClock(_device_sync(proposal.device))
+            if path == "car":
+                model = CaR(proposal, classifier, cfg)
+                t0 = time.perf_counter()
+                _warm_vocabulary(model, qs, schedule, parts)
+                entry["vocabulary_s"] = round(time.perf_counter() - t0, 4)
+                run = car_pipeline(model, image, qs, schedule, clock=clock, parts=parts)
+                entry["parts"] = parts
+            elif path == "official":
+                run = official_order(proposal, classifier, cfg, image, qs, schedule, clock=clock)
+            else:
+                run = floor(proposal, classifier, cfg, image, qs, schedule, clock=clock, text=False)
+            entry.update(run.summary())
+            out[kind].append(entry)
+    return out
+
+
+def _warm_vocabulary(model: CaR, queries: Sequence[str], schedule: Sequence[np.ndarray], parts: str) -> None:
+    cfg = model.config
+    texts = [s for t, idx in enumerate(schedule) for s in _cam_texts(cfg, [queries[i] for i in idx], t)]
+    model.text_embeddings(model.proposal, texts + _background_texts(cfg, queries))
+    if parts == "all":
+        model.text_embeddings(model.classifier, [t.format(q) for t in TEMPLATE_SETS[cfg.templates] for q in queries])
+
+
+# --------------------------------------------------------------------------- report and CLI
+def format_report(results: dict[str, Any]) -> str:
+    """A plain-text table of one benchmark JSON (what ``python -m car bench`` prints)."""
+    lines = []
+    for world, res in results.get("worlds", {}).items():
+        s = res["setup"]
+        lines.append(f"== {world} world: {', '.join(s['models'])}; image {s['image_hw'][1]}x{s['image_hw'][0]}, "
+                     f"{s['num_queries']} queries (+{s['num_background']} background), schedule {s['schedule']}, "
+                     f"{s['device']} {s['precision']}")
+        rows = [(name, p) for name, p in res["paths"].items()]
+        rows += [(f"{name} (warm)", p["warm"]) for name, p in res["paths"].items() if "warm" in p]
+        lines.append(f"{'path':<16}{'total s':>9}" + "".join(f"{st:>12}" for st in STAGES) + f"{'peak MiB':>10}")
+        for name, p in rows:
+            mem = p.get("peak_mb")
+            lines.append(f"{name:<16}{p['total_s']:>9.2f}" + "".join(f"{p['stages'][st]:>12.3f}" for st in STAGES)
+                         + (f"{mem:>10.0f}" if mem is not None else f"{'-':>10}"))
+        lines.append("ratios: " + ", ".join(f"{k} = {v}" for k, v in res["ratios"].items()))
+        lines.append("targets: " + ", ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in res["targets"].items()))
+        if "agreement" in res:
+            a = res["agreement"]
+            lines.append(f"official vs car: proposals max |diff| {max(a['proposal_max_abs_diff']):.2e}, scores "
+                         f"{max(a['score_max_abs_diff']):.2e}, mask pixels equal {a.get('mask_pixel_agreement', 0):.6f}"
+                         f", kept equal {a['kept_equal']}")
+        g = res["paths"].get("car", {}).get("gradients")
+        if g:
+            lines.append(f"gradients of {g['num_queries']} queries: batched VJP {g['batched_s']:.3f} s, loop "
+                         f"{g['loop_s']:.3f} s (max |diff| {g['max_abs_diff']:.1e})")
+        for name, p in res["paths"].items():
+            for kind, entries in p.get("sweep", {}).items():
+                if entries:
+                    lines.append(f"sweep {name} by {kind}: " + ", ".join(
+                        f"{e['num_queries'] if kind == 'queries' else 'x'.join(map(str, e['image_hw'][::-1]))}"
+                        f" → {e['total_s']:.2f} s" for e in entries))
+    return "\n".join(lines)
+
+
+def _meta(device: str) -> dict[str, Any]:
+    import open_clip
+
+    return {"date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "python": platform.python_version(),
+            "torch": torch.__version__, "open_clip": open_clip.__version__, "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "device": device,
+            "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None}
+
+
+def main(args) -> int:
+    """``python -m car bench``: time each world, print the table, write the JSON to ``args.out``.
+
+    ``args`` has ``world`` (real | toy | both), ``queries``, ``repeats``, ``steps``, ``out``; optional
+    ``sweep`` (bool, default True), ``sweep_queries`` (list of int) and ``device``.
+    """
+    from car.paper import EFFICIENCY
+
+    worlds = ("real", "toy") if args.world == "both" else (args.world,)
+    device = getattr(args, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
+    do_sweep = getattr(args, "sweep", True)
+    results: dict[str, Any] = {"meta": _meta(device), "paper": dict(EFFICIENCY), "worlds": {}}
+    for world in worlds:
+        sweep = None
+        if do_sweep:
+            sweep = {"queries": tuple(getattr(args, "sweep_queries", None) or SWEEP_QUERIES),
+                     "sizes": SWEEP_SIZES[world], "parts": SWEEP_PARTS[world], "paths": SWEEP_PATHS[world],
+                     "steps": args.steps}
+        key = world
+        results["worlds"][key] = run_world(world, args.queries, args.steps, args.repeats, device=device, sweep=sweep)
+        if device == "cuda":
+            results["worlds"][f"{world}_fp16"] = run_world(world, args.queries, args.steps, args.repeats,
+                                                           device=device, fp16=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(format_report(results))
+    print(f"wrote {out}")
+    return 0
+
+
+# --------------------------------------------------------------------------- plots (used by the chapter)
+def plot_stages(world: dict[str, Any], title: str = "", ax=None):
+    """Stacked horizontal bars: seconds per stage of each path (cold and warm), from one world's results."""
+    import matplotlib.pyplot as plt
+
+    rows = [(name, p) for name, p in world["paths"].items()]
+    rows += [(f"{name} (warm)", p["warm"]) for name, p in world["paths"].items() if "warm" in p]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.4))
+    colours = plt.get_cmap("tab10").colors
+    for i, (name, p) in enumerate(rows):
+        left = 0.0
+        for j, st in enumerate(STAGES):
+            v = p["stages"][st]
+            ax.barh(i, v, left=left, color=colours[j], label=st if i == 0 else None)
+            left += v
+        ax.text(left, i, f" {left:.2f} s", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([r[0] for r in rows], fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds per image")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=4, loc="lower right")
+    return ax
+
+
+def plot_sweep(world: dict[str, Any], kind: str = "queries", title: str = "", ax=None):
+    """Seconds per image against the number of queries (``kind="queries"``) or image pixels (``"sizes"``)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.4))
+    for name, p in world["paths"].items():
+        entries = p.get("sweep", {}).get(kind, [])
+        if not entries:
+            continue
+        xs = [e["num_queries"] if kind == "queries" else e["image_hw"][0] * e["image_hw"][1] for e in entries]
+        label = name + (" (proposals only)" if entries[0].get("parts") == "proposal" else "")
+        ax.plot(xs, [e["total_s"] for e in entries], "o-", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("number of queries N" if kind == "queries" else "image pixels (H x W)")
+    ax.set_ylabel("seconds per image")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return ax

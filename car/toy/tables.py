@@ -1,0 +1,210 @@
+"""Toy-world analogues of every table of the paper, measured by the current code and cached.
+
+``toy_table(key)`` returns ``{"columns", "rows", "meta"}``. Each row is computed by running the evaluation runner
+(:func:`car.evaluate.run_config`) on a toy split with a variant of a toy preset — nothing is typed in. Results are
+cached in ``book/data/toy_tables/<key>.json`` together with a fingerprint of the code, presets and checkpoints they
+depend on; a cache whose fingerprint differs from the current one is recomputed on first use (so the book build and
+CI recompute after every change), and ``python -m car toy tables`` recomputes them all.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from car import paper
+from car.config import CaRConfig, load_config
+from car.evaluate import evaluate, make_predictor, run_config
+from car.data import get_dataset
+
+PACKAGE = Path(__file__).resolve().parents[1]
+CACHE_DIR = PACKAGE.parent / "book" / "data" / "toy_tables"
+#: Images per split in the table runs (the whole book must build in 15 minutes even without a cache).
+LIMITS = {"toy_voc": 60, "toy_voc20": 60, "toy_context": 40, "toy_ade": 30, "toy_refcoco": 60, "toy_video": 8}
+
+
+def fingerprint() -> str:
+    """sha256 over the package's code, presets and toy checkpoints (what every toy number depends on)."""
+    h = hashlib.sha256()
+    files = sorted(p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".yaml", ".pt", ".txt")
+                   and "__pycache__" not in p.parts and p.name not in ("paper.py", "bench.py", "cli.py", "viz.py"))
+    for p in files:
+        h.update(str(p.relative_to(PACKAGE)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _run(cfg: CaRConfig, metric: str = "mIoU") -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        res = run_config(cfg, out=Path(tmp) / "r.json", limit=LIMITS.get(cfg.dataset), progress=False)
+    value = res["metrics"][metric]
+    return round(100 * value, 1) if value <= 1.0 else round(value, 1)
+
+
+def _run_model(model: Callable, cfg: CaRConfig) -> float:
+    ds = get_dataset(cfg.dataset, None)
+    with tempfile.TemporaryDirectory() as tmp:
+        res = evaluate(ds, make_predictor(model, ds), out=Path(tmp) / "r.json", limit=LIMITS.get(cfg.dataset),
+                       config=cfg, progress=False)
+    return round(100 * res["metrics"]["mIoU"], 1)
+
+
+def _maskclip(split: str) -> float:
+    from car.backbones import load_clip
+    from car.maskclip import MaskCLIP
+
+    cfg = load_config(split)
+    return _run_model(MaskCLIP(load_clip(cfg.proposal_model), cfg.background), cfg)
+
+
+# --------------------------------------------------------------------------- the tables
+def table1() -> dict:
+    splits = ["toy_voc20", "toy_voc", "toy_context", "toy_ade"]
+    return {"columns": ["VOC-20-like", "VOC-21-like", "Context-like", "ADE-like"],
+            "rows": [{"label": "MaskCLIP (toy-b, training-free dense)", "values": [_maskclip(s) for s in splits]},
+                     {"label": "CaR (toy-b proposals, toy-l classifier)",
+                      "values": [_run(load_config(s)) for s in splits]}]}
+
+
+def table2() -> dict:
+    cfg = load_config("toy_voc")
+    return {"columns": ["w/ recurrence?", "CAM", "mIoU"],
+            "rows": [{"label": "T = 1, CLIP-ES (CAA)", "values": [False, "CLIP-ES", _run(cfg.replace(recurrence=False))]},
+                     {"label": "recurrent, CLIP-ES (CAA)", "values": [True, "CLIP-ES", _run(cfg)]},
+                     {"label": "recurrent, gradCAM", "values": [True, "gradCAM", _run(cfg.replace(cam_method="gradcam"))]}]}
+
+
+def table3() -> dict:
+    cfg = load_config("toy_voc")
+    rows = []
+    for f in ("toy-b", "toy-l"):
+        for g in ("toy-b", "toy-l"):
+            run = cfg.replace(proposal_model=f, classifier_model=g,
+                              attn_layers=3 if f == "toy-b" else 5)  # the last ~3/4 of the blocks, as 8 of 12
+            rows.append({"label": f"f = {f}, g = {g}", "values": [f, g, _run(run)]})
+    return {"columns": ["proposal f", "classifier g", "mIoU"], "rows": rows}
+
+
+def table4() -> dict:
+    cfg = load_config("toy_voc")
+    rows = []
+    for row in paper.get_table("4").rows:
+        kinds = tuple(row.meta["Visual Prompts"])
+        rows.append({"label": " + ".join(kinds), "values": [_run(cfg.replace(prompts=kinds))]})
+    return {"columns": ["mIoU"], "rows": rows}
+
+
+def table5() -> dict:
+    cfg = load_config("toy_voc")
+    rows = []
+    for row in paper.get_table("5").rows:
+        if row.group != "Pascal VOC":
+            continue
+        eta, theta, lam = row.values[:3]
+        rows.append({"label": row.label, "values": [eta, theta, lam, _run(cfg.replace(eta=eta, theta=theta, lam=lam))]})
+    return {"columns": ["η", "θ", "λ", "mIoU"], "rows": rows}
+
+
+#: Paper background group (Table 6 column) → the toy stuff family that plays its role.
+TOY_FAMILY = {"Terrestrial": "toy_terrestrial", "Aquatic Atmospheric": "toy_aquatic_atmospheric",
+              "Aquatic-Atmospheric": "toy_aquatic_atmospheric", "Man-Made": "toy_man_made"}
+
+
+def table6() -> dict:
+    cfg = load_config("toy_voc")
+    rows = []
+    for row in paper.get_table("6").rows:
+        groups = tuple(TOY_FAMILY[g] for g in row.meta["Background queries"])
+        rows.append({"label": row.label, "values": [_run(cfg.replace(background=groups))]})
+    return {"columns": ["mIoU"], "rows": rows}
+
+
+def table7() -> dict:
+    cfg = load_config("toy_refcoco")
+    return {"columns": ["mIoU", "cIoU"],
+            "rows": [{"label": "CaR (toy-b, referring mode)", "values": [_run(cfg), _run(cfg, "cIoU")]}]}
+
+
+def table8() -> dict:
+    cfg = load_config("toy_video")
+    with tempfile.TemporaryDirectory() as tmp:
+        res = run_config(cfg, out=Path(tmp) / "r.json", limit=LIMITS["toy_video"], progress=False)
+    m = res["metrics"]
+    return {"columns": ["J&F", "J", "F"],
+            "rows": [{"label": "CaR (toy-b, frame by frame)",
+                      "values": [round(100 * m["JF"], 1), round(100 * m["J"], 1), round(100 * m["F"], 1)]}]}
+
+
+def tableJ() -> dict:
+    return {"columns": ["VOC-20-like", "Context-59-like"],
+            "rows": [{"label": "MaskCLIP (toy-b)", "values": [_maskclip("toy_voc20"), _maskclip_context59()]},
+                     {"label": "CaR (toy)", "values": [_run(load_config("toy_voc20")),
+                                                       _run(load_config("toy_context").replace(ignore_background=True))]}]}
+
+
+def _maskclip_context59() -> float:
+    from car.backbones import load_clip
+    from car.maskclip import MaskCLIP
+
+    cfg = load_config("toy_context").replace(ignore_background=True)
+    return _run_model(MaskCLIP(load_clip(cfg.proposal_model), cfg.background), cfg)
+
+
+TABLES: dict[str, Callable[[], dict]] = {"1": table1, "2": table2, "3": table3, "4": table4, "5": table5,
+                                        "6": table6, "7": table7, "8": table8, "J": tableJ}
+
+
+def toy_table(key: str, recompute: bool = False, cache_dir: Path = CACHE_DIR) -> dict:
+    """The toy analogue of paper table ``key``, from the cache when it matches the current code.
+
+    Returns:
+        ``{"columns": [...], "rows": [{"label", "values"}], "meta": {"fingerprint", "seconds", "limits", "date"}}``.
+    """
+    if key not in TABLES:
+        raise ValueError(f"no toy analogue for table {key!r}; available: {', '.join(TABLES)}")
+    path = Path(cache_dir) / f"table{key}.json"
+    fp = fingerprint()
+    if path.exists() and not recompute:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if cached.get("meta", {}).get("fingerprint") == fp:
+            return cached
+    start = time.time()
+    result = TABLES[key]()
+    result["meta"] = {"fingerprint": fp, "seconds": round(time.time() - start, 1), "limits": LIMITS,
+                      "date": time.strftime("%Y-%m-%d %H:%M:%S"), "world": "toy (not real CLIP)"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+    return result
+
+
+#: Where results JSONs of real runs (``python -m car evaluate --out book/data/real/<preset>.json``) are kept.
+REAL_DIR = PACKAGE.parent / "book" / "data" / "real"
+
+
+def real_rows(key: str) -> list[dict]:
+    """For each preset that reproduces a row of paper table ``key``: the command, and real numbers if a run exists.
+
+    Returns:
+        ``[{"preset", "cells", "command", "result"}]`` — ``result`` is the mIoU (or main metric) of a committed real
+        results JSON, else None.
+    """
+    rows = []
+    for preset in paper.presets_for_table(key):
+        cfg = load_config(preset)
+        root = "" if cfg.dataset.startswith("toy") else " --data-root /path/to/data"
+        command = f"python -m car evaluate --config {preset}{root} --out book/data/real/{preset}.json"
+        path = REAL_DIR / f"{preset}.json"
+        result = None
+        if path.exists():
+            metrics = json.loads(path.read_text(encoding="utf-8")).get("metrics", {})
+            value = metrics.get("mIoU", metrics.get("JF"))
+            result = None if value is None else round(100 * value, 1)
+        rows.append({"preset": preset, "cells": [f"{c.row} | {c.column}" for c in paper.paper_cells(preset)
+                                                if c.table == key], "command": command, "result": result})
+    return rows

@@ -1,0 +1,68 @@
+"""The command line, run as a reader would: ``python -m car ...`` in a subprocess."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from car.data import get_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _car(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "car", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_segment_writes_label_and_overlay_pngs_and_prints_the_steps(tmp_path) -> None:
+    sample = get_dataset("toy_voc", None)[1]
+    image = tmp_path / "scene.png"
+    Image.fromarray(sample.image).save(image)
+    out = tmp_path / "out"
+    proc = _car("segment", str(image), "--queries", "red circle, blue square,green cross,sky", "--config", "toy_voc",
+                "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "step 1: kept" in proc.stdout and "step 2" in proc.stdout
+    labels = np.array(Image.open(out / "scene_labels.png"))
+    assert labels.shape == sample.gt.shape and labels.max() <= 4
+    overlay = np.array(Image.open(out / "scene_overlay.png"))
+    assert overlay.shape[0] == 64 and overlay.shape[1] > 64  # the legend is appended on the right
+
+
+def test_segment_errors_are_one_line(tmp_path) -> None:
+    proc = _car("segment", str(tmp_path / "missing.png"), "--queries", "cat", "--config", "toy_voc")
+    assert proc.returncode != 0 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    proc = _car("segment", str(bad), "--queries", "cat", "--config", "toy_voc")
+    assert proc.returncode != 0 and "cannot read" in proc.stderr and "Traceback" not in proc.stderr
+    img = tmp_path / "ok.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(img)
+    proc = _car("segment", str(img), "--queries", " , ", "--config", "toy_voc")
+    assert proc.returncode == 2 and "no queries" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _car("segment", str(img), "--queries", "cat", "--config", "nope")
+    assert proc.returncode == 2 and "unknown config" in proc.stderr
+
+
+def test_configs_lists_presets_with_their_table() -> None:
+    proc = _car("configs")
+    assert proc.returncode == 0
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("voc_no_recurrence "))
+    assert "Table 2" in line
+
+
+def test_evaluate_a_toy_preset_writes_results(tmp_path) -> None:
+    out = tmp_path / "r.json"
+    proc = _car("evaluate", "--config", "toy_voc", "--limit", "2", "--out", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())
+    assert res["config"]["name"] == "toy_voc" and 0 <= res["metrics"]["mIoU"] <= 1
+
+
+def test_missing_real_data_root_is_a_clear_error(tmp_path) -> None:
+    proc = _car("evaluate", "--config", "voc", "--data-root", str(tmp_path), "--quiet")
+    assert proc.returncode == 2 and "expected layout" in proc.stderr and "Traceback" not in proc.stderr
