@@ -29,7 +29,6 @@ import json
 import math
 import os
 import platform
-import resource
 import sys
 import tempfile
 import threading
@@ -184,6 +183,10 @@ class PeakMemory:
         self._thread.join()
         self._peak = max(self._peak, _rss_bytes() or 0)
         self.peak_mb = (self._peak - self._base) / 2**20
+        try:
+            import resource  # POSIX only
+        except ImportError:
+            return
         maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
         self.maxrss_mb = maxrss / (2**20 if sys.platform == "darwin" else 2**10)
 
@@ -365,6 +368,7 @@ def _official_caa(cam: np.ndarray, attn_maps: list[torch.Tensor], cfg: CaRConfig
     import cv2
 
     h, w = cam.shape
+    cv2.resize(cam, (size[1], size[0]))  # the official code also up-samples the raw CAM, then never uses it
     aw = torch.stack([a[:, 1:, 1:] for a in attn_maps])[-cfg.attn_layers:].mean(0)[0].cpu().float()  # (n, n)
     box = torch.from_numpy(caa.box_mask(cam, cfg.lam)).float().view(1, h * w)  # scoremap2bbox, (1, n)
     trans = aw
@@ -650,8 +654,10 @@ def _device_sync(device: torch.device) -> Callable[[], None] | None:
 
 
 def _run_path(world: str, path: str, num_queries: int, steps: int, repeats: int, device: str, fp16: bool,
-              extras: bool, sweep: dict | None, outdir: str | None) -> dict[str, Any]:
-    """Load the world's models, run ``path`` ``repeats`` times (best of), optionally the extras; JSON-ready."""
+              isolated: bool, sweep: dict | None, outdir: str | None) -> dict[str, Any]:
+    """Load the world's models, run ``path`` ``repeats`` times (best of), the extras and sweeps; JSON-ready.
+
+    Peak memory is reported only when ``isolated`` (a fresh process per path)."""
     torch.set_grad_enabled(True)
     proposal, classifier, cfg = world_models(world, device)
     image, queries = bench_image(world), bench_queries(world, num_queries)
@@ -677,7 +683,7 @@ def _run_path(world: str, path: str, num_queries: int, steps: int, repeats: int,
                 run = floor(proposal, classifier, cfg, image, queries, schedule, clock=clock)
         result["repeats_s"].append(round(run.total_s, 4))
         if r == 0:
-            result["peak_mb"], result["maxrss_mb"] = mem.peak_mb, mem.maxrss_mb
+            result["peak_mb"], result["maxrss_mb"] = (mem.peak_mb, mem.maxrss_mb) if isolated else (None, None)
         if best is None or run.total_s < best.total_s:
             best = run
     result.update(best.summary())
@@ -690,7 +696,7 @@ def _run_path(world: str, path: str, num_queries: int, steps: int, repeats: int,
                     floor(proposal, classifier, cfg, image, queries, schedule, clock=clock, text=False)
             warm = run if warm is None or run.total_s < warm.total_s else warm
         result["warm"] = warm.summary()
-    if extras and path == "car":
+    if path == "car":
         with autocast:
             result["gradients"] = compare_gradients(proposal, cfg, image, [queries[i] for i in schedule[0]])
     if sweep:
@@ -766,7 +772,7 @@ def run_world(world: str, num_queries: int = 20, steps: int = 2, repeats: int = 
             sweep_here = None
             if sweep and path in sweep.get("paths", ("car",)):
                 sweep_here = {k: v for k, v in sweep.items() if k != "paths"}
-            args = (world, path, num_queries, steps, repeats, device, fp16, True, sweep_here, tmp)
+            args = (world, path, num_queries, steps, repeats, device, fp16, isolate, sweep_here, tmp)
             res = _run_isolated(args) if isolate else _run_path(*args)
             if "error" in res:
                 raise RuntimeError(f"{world}/{path} benchmark failed: {res['error']}")
@@ -906,13 +912,15 @@ def main(args) -> int:
     """``python -m car bench``: time each world, print the table, write the JSON to ``args.out``.
 
     ``args`` has ``world`` (real | toy | both), ``queries``, ``repeats``, ``steps``, ``out``; optional
-    ``sweep`` (bool, default True), ``sweep_queries`` (list of int) and ``device``.
+    ``sweep`` (bool, default True), ``sweep_queries`` (list of int), ``isolate`` (bool, default True: one
+    subprocess per path) and ``device``.
     """
     from car.paper import EFFICIENCY
 
     worlds = ("real", "toy") if args.world == "both" else (args.world,)
     device = getattr(args, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
     do_sweep = getattr(args, "sweep", True)
+    isolate = getattr(args, "isolate", True)
     results: dict[str, Any] = {"meta": _meta(device), "paper": dict(EFFICIENCY), "worlds": {}}
     for world in worlds:
         sweep = None
@@ -921,10 +929,11 @@ def main(args) -> int:
                      "sizes": SWEEP_SIZES[world], "parts": SWEEP_PARTS[world], "paths": SWEEP_PATHS[world],
                      "steps": args.steps}
         key = world
-        results["worlds"][key] = run_world(world, args.queries, args.steps, args.repeats, device=device, sweep=sweep)
+        results["worlds"][key] = run_world(world, args.queries, args.steps, args.repeats, isolate=isolate,
+                                           device=device, sweep=sweep)
         if device == "cuda":
             results["worlds"][f"{world}_fp16"] = run_world(world, args.queries, args.steps, args.repeats,
-                                                           device=device, fp16=True)
+                                                           isolate=isolate, device=device, fp16=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))

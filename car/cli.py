@@ -73,7 +73,8 @@ def _toy(args: argparse.Namespace) -> int:
 
         if args.size not in TOY_MODEL_CFGS:
             raise SystemExit(f"error: unknown size {args.size!r}; valid: {', '.join(TOY_MODEL_CFGS)}")
-        cfg = TrainConfig(size=args.size, steps=args.steps or DEFAULT_STEPS[args.size], seed=args.seed)
+        cfg = TrainConfig(size=args.size, steps=args.steps or DEFAULT_STEPS[args.size], seed=args.seed,
+                          stop_at=args.stop_at)
         path, log = train(cfg, out=args.out)
         print(f"wrote {path}; last epoch: {json.dumps(log[-1])}")
         return 0
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--size", default="b", help="b or l")
     tt.add_argument("--steps", type=int)
     tt.add_argument("--seed", type=int, default=0)
+    tt.add_argument("--stop-at", type=int, help="end at this step (the learning-rate schedule still spans --steps)")
     tt.add_argument("--out", help="checkpoint path (default: the shipped one in car/toy/checkpoints)")
     tr = tsub.add_parser("report")
     tr.add_argument("--limit", type=int, help="images per split (default: the whole split)")

@@ -75,6 +75,8 @@ class CaRConfig:
     # --- visual prompts (§3.3, Algorithm B) ---
     prompts: tuple[str, ...] = ("circle", "blur")  # official voc.yaml: circle + blur
     stuff_prompts: tuple[str, ...] = ()  # prompts of the stuff pass (Context/ADE); () = no stuff pass
+    thing_background: str = "official"  # background of the thing pass: "official" = the ``background`` groups;
+    #                                     "stuff" = the stuff class names (the paper's mutual background, Supp. E)
     prompt_thickness: int = 1  # official modeling/ code: 1 (the unused refactor: 3)
     blur_kernel: int = 15  # official: 15 x 15 Gaussian, sigma from OpenCV's rule
 
@@ -115,6 +117,7 @@ def _validated(cfg: CaRConfig) -> CaRConfig:
         "cam_text": ("official", "template", "raw"),
         "classifier_score": ("official", "paper"),
         "classifier_crop": ("center", "resize"),
+        "thing_background": ("official", "stuff"),
     }.items():
         if getattr(cfg, key) not in valid:
             raise ValueError(f"config {cfg.name!r}: {key}={getattr(cfg, key)!r}; valid: {', '.join(valid)}")

@@ -180,11 +180,12 @@ class CaR:
         refined = raw if affinity is None else caa.refine_with_affinity(raw, affinity, self.config.lam)
         return raw, cam_mod.upsample(refined, state.size).clamp(0, 1)
 
-    def classify(self, image: np.ndarray, proposals: np.ndarray, queries: Sequence[str]) -> np.ndarray:
-        """g(v(x, y), h): the diagonal scores P_ii, float (N,)."""
+    def classify(self, image: np.ndarray, proposals: np.ndarray, queries: Sequence[str],
+                 kinds: Sequence[str] | None = None) -> np.ndarray:
+        """g(v(x, y), h): the diagonal scores P_ii, float (N,). ``kinds``: the visual prompts (default: config's)."""
         cfg = self.config
         masks = np.stack([prompts.binarize(p, cfg.eta) for p in proposals])
-        prompted = prompts.apply_batch(image, masks, cfg.prompts, thickness=cfg.prompt_thickness,
+        prompted = prompts.apply_batch(image, masks, kinds or cfg.prompts, thickness=cfg.prompt_thickness,
                                        blur_kernel=cfg.blur_kernel)
         x = cls_mod.preprocess(self.classifier, prompted, cfg.classifier_crop)
         img = cls_mod.encode_images(self.classifier, x, cfg.classifier_skip_last_block)
@@ -213,9 +214,6 @@ class CaR:
             (steps, final proposals float (N, H, W) with zeros for removed queries, final scores float (N,)).
         """
         cfg = self.config
-        if prompt_kinds is not None and prompt_kinds != cfg.prompts:
-            return CaR(self.proposal, self.classifier, cfg.replace(prompts=prompt_kinds)).recur(
-                image, queries, state, affinity, background)
         n = len(queries)
         active = np.arange(n)
         steps: list[Step] = []
@@ -228,7 +226,7 @@ class CaR:
             proposals = proposals.cpu().numpy()
             if previous is not None and not proposals.any():  # official: fall back to the last proposals
                 proposals = previous[np.searchsorted(steps[-1].indices, active)]
-            scores = self.classify(image, proposals, current)
+            scores = self.classify(image, proposals, current, prompt_kinds)
             keep = self.prune(scores)
             steps.append(Step(tuple(current), active.copy(), scores, keep, proposals, raw.cpu().numpy()))
             previous = proposals
@@ -270,8 +268,9 @@ class CaR:
         proposals = np.zeros((n, *image.shape[:2]), np.float32)
         scores = np.zeros(n, np.float32)
         steps: list[Step] = []
-        groups = [(np.flatnonzero(~is_stuff), None, cfg.prompts),
-                  (np.flatnonzero(is_stuff), [queries[i] for i in np.flatnonzero(~is_stuff)], cfg.stuff_prompts)] \
+        things, stuff_idx = np.flatnonzero(~is_stuff), np.flatnonzero(is_stuff)
+        mutual = [queries[i] for i in stuff_idx] if cfg.thing_background == "stuff" else None
+        groups = [(things, mutual, cfg.prompts), (stuff_idx, [queries[i] for i in things], cfg.stuff_prompts)] \
             if two_pass else [(np.arange(n), None, cfg.prompts)]
         for idx, bg_words, kinds in groups:
             sub = [queries[i] for i in idx]

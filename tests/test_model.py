@@ -42,14 +42,14 @@ def test_stop_rule_with_scripted_scores(clip_tiny, rgb, monkeypatch) -> None:
     """Scores 0.9/0.1/0.7, then 0.8/0.2, then 0.9: removes one query per step and stops at step 3."""
     script = iter([np.array([0.9, 0.1, 0.7]), np.array([0.8, 0.2]), np.array([0.9])])
     m = CaR(clip_tiny, clip_tiny, "voc")
-    monkeypatch.setattr(m, "classify", lambda image, proposals, queries: next(script).astype(np.float32))
+    monkeypatch.setattr(m, "classify", lambda image, proposals, queries, kinds=None: next(script).astype(np.float32))
     r = m(rgb, ["a", "b", "c"])
     assert [s.queries for s in r.steps] == [("a", "b", "c"), ("a", "c"), ("a",)]
     assert r.kept == ["a"] and r.scores[0] == pytest.approx(0.9) and r.scores[1:].tolist() == [0, 0]
 
 
 def test_paper_rule_may_empty_the_set_and_official_rule_keeps_the_argmax(clip_tiny, rgb, monkeypatch) -> None:
-    low = lambda image, proposals, queries: np.full(len(queries), 0.1, np.float32)  # noqa: E731
+    low = lambda image, proposals, queries, kinds=None: np.full(len(queries), 0.1, np.float32)  # noqa: E731
     paper = CaR(clip_tiny, clip_tiny, "voc", theta_rule="paper")
     monkeypatch.setattr(paper, "classify", low)
     r = paper(rgb, ["a", "b"])
@@ -136,3 +136,20 @@ def test_config_overrides_are_validated(clip_tiny) -> None:
         CaR(clip_tiny, config="voc", eta=1.5)
     with pytest.raises(ValueError, match="unknown visual prompt"):
         load_config("voc", prompts=("sparkles",))
+
+
+def test_mutual_background_option(clip_tiny, rgb, monkeypatch) -> None:
+    """thing_background='stuff': the thing pass uses the stuff names as background (paper Supp. E)."""
+    seen = []
+    m = CaR(clip_tiny, clip_tiny, "context", thing_background="stuff")
+    real = m._background
+    monkeypatch.setattr(m, "_background", lambda queries, groups=None, words=None: seen.append(words) or real(
+        queries, groups, words))
+    m(rgb, ["cat", "dog", "sky", "grass"], stuff=[False, False, True, True])
+    assert seen == [["sky", "grass"], ["cat", "dog"]]
+    official = CaR(clip_tiny, clip_tiny, "context")
+    seen.clear()
+    monkeypatch.setattr(official, "_background", lambda queries, groups=None, words=None: seen.append(words) or real(
+        queries, groups, words))
+    official(rgb, ["cat", "dog", "sky", "grass"], stuff=[False, False, True, True])
+    assert seen == [None, ["cat", "dog"]]  # official: the thing pass keeps the generic background words

@@ -53,11 +53,11 @@ def _run_model(model: Callable, cfg: CaRConfig) -> float:
     return round(100 * res["metrics"]["mIoU"], 1)
 
 
-def _maskclip(split: str) -> float:
+def _maskclip(cfg: CaRConfig) -> float:
+    """MaskCLIP on the config's split with the config's proposal backbone and background queries."""
     from car.backbones import load_clip
     from car.maskclip import MaskCLIP
 
-    cfg = load_config(split)
     return _run_model(MaskCLIP(load_clip(cfg.proposal_model), cfg.background), cfg)
 
 
@@ -65,7 +65,7 @@ def _maskclip(split: str) -> float:
 def table1() -> dict:
     splits = ["toy_voc20", "toy_voc", "toy_context", "toy_ade"]
     return {"columns": ["VOC-20-like", "VOC-21-like", "Context-like", "ADE-like"],
-            "rows": [{"label": "MaskCLIP (toy-b, training-free dense)", "values": [_maskclip(s) for s in splits]},
+            "rows": [{"label": "MaskCLIP (toy-b, training-free dense)", "values": [_maskclip(load_config(s)) for s in splits]},
                      {"label": "CaR (toy-b proposals, toy-l classifier)",
                       "values": [_run(load_config(s)) for s in splits]}]}
 
@@ -140,18 +140,10 @@ def table8() -> dict:
 
 
 def tableJ() -> dict:
+    voc20, context59 = load_config("toy_voc20"), load_config("toy_context").replace(ignore_background=True)
     return {"columns": ["VOC-20-like", "Context-59-like"],
-            "rows": [{"label": "MaskCLIP (toy-b)", "values": [_maskclip("toy_voc20"), _maskclip_context59()]},
-                     {"label": "CaR (toy)", "values": [_run(load_config("toy_voc20")),
-                                                       _run(load_config("toy_context").replace(ignore_background=True))]}]}
-
-
-def _maskclip_context59() -> float:
-    from car.backbones import load_clip
-    from car.maskclip import MaskCLIP
-
-    cfg = load_config("toy_context").replace(ignore_background=True)
-    return _run_model(MaskCLIP(load_clip(cfg.proposal_model), cfg.background), cfg)
+            "rows": [{"label": "MaskCLIP (toy-b)", "values": [_maskclip(voc20), _maskclip(context59)]},
+                     {"label": "CaR (toy)", "values": [_run(voc20), _run(context59)]}]}
 
 
 TABLES: dict[str, Callable[[], dict]] = {"1": table1, "2": table2, "3": table3, "4": table4, "5": table5,

@@ -54,7 +54,8 @@ class TrainConfig:
     warmup: int = 100
     focus_prob: float = 0.4  # share of highlighted pairs per batch
     seed: int = 0
-    eval_every: int = 100  # one "epoch" of the log
+    eval_every: int = 100  # one "epoch" of the log; a checkpoint is saved at every epoch
+    stop_at: int | None = None  # end early at this step (the schedule still spans ``steps``)
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -163,7 +164,9 @@ def train(cfg: TrainConfig, out: str | Path | None = None, progress: bool = True
     log: list[dict] = []
     losses: list[float] = []
     start = time.time()
-    bar = tqdm(range(cfg.steps), desc=f"toy-{cfg.size}", disable=not progress)
+    out = Path(out or checkpoint_path(cfg.size))
+    last = min(cfg.steps, cfg.stop_at or cfg.steps)
+    bar = tqdm(range(last), desc=f"toy-{cfg.size}", disable=not progress)
     for step in bar:
         pairs = [p for _ in range(cfg.batch_size // 2) for p in make_twins(rng, cfg.focus_prob)]
         images = to_tensor(np.stack([p[0] for p in pairs]))
@@ -178,11 +181,12 @@ def train(cfg: TrainConfig, out: str | Path | None = None, progress: bool = True
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))
         losses.append(loss.item())
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == last:
             acc = zero_shot_accuracy(model, tokenizer, zs_images, zs_labels)
             log.append({"step": step + 1, "epoch": len(log) + 1, "loss": float(np.mean(losses)),
-                        "zero_shot_acc": acc, "seconds": round(time.time() - start, 1)})
+                        "zero_shot_acc": acc, "seconds": round(time.time() - start, 1),
+                        "schedule_steps": cfg.steps})
             losses = []
             bar.set_postfix(loss=f"{log[-1]['loss']:.3f}", zs_acc=f"{acc:.2f}")
-    path = save_checkpoint(model, tokenizer, cfg.size, out or checkpoint_path(cfg.size), log)
-    return path, log
+            save_checkpoint(model, tokenizer, cfg.size, out, log)  # a stopped run keeps its last epoch
+    return out, log
