@@ -27,8 +27,9 @@ def test_masks_partition_the_image_and_match_the_colours() -> None:
         for thing, m in zip(r.scene.things, r.thing_masks):
             if m.sum() > 20:
                 mean = r.image[m].mean(0)
-                target = np.array(scenes.COLOURS[thing.colour])
-                assert np.abs(mean - target).max() < 60  # the pixels under the mask have the thing's colour
+                target = np.array(scenes.COLOURS[thing.colour], float)
+                # the pixels under the mask have the thing's colour (its chromaticity: patterns only darken it)
+                assert np.abs(mean / mean.max() - target / target.max()).max() < 0.25
 
 
 def test_vocabulary_sizes() -> None:

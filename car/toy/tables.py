@@ -38,11 +38,14 @@ def fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def _run(cfg: CaRConfig, metric: str = "mIoU") -> float:
+def _metrics(cfg: CaRConfig) -> dict:
+    """Run the evaluation runner on the config's toy split (first ``LIMITS`` samples) → its metrics dict."""
     with tempfile.TemporaryDirectory() as tmp:
-        res = run_config(cfg, out=Path(tmp) / "r.json", limit=LIMITS.get(cfg.dataset), progress=False)
-    value = res["metrics"][metric]
-    return round(100 * value, 1) if value <= 1.0 else round(value, 1)
+        return run_config(cfg, out=Path(tmp) / "r.json", limit=LIMITS.get(cfg.dataset), progress=False)["metrics"]
+
+
+def _run(cfg: CaRConfig, metric: str = "mIoU") -> float:
+    return round(100 * _metrics(cfg)[metric], 1)
 
 
 def _run_model(model: Callable, cfg: CaRConfig) -> float:
@@ -124,16 +127,14 @@ def table6() -> dict:
 
 
 def table7() -> dict:
-    cfg = load_config("toy_refcoco")
+    m = _metrics(load_config("toy_refcoco"))
     return {"columns": ["mIoU", "cIoU"],
-            "rows": [{"label": "CaR (toy-b, referring mode)", "values": [_run(cfg), _run(cfg, "cIoU")]}]}
+            "rows": [{"label": "CaR (toy-b, referring mode)", "values": [round(100 * m["mIoU"], 1),
+                                                                         round(100 * m["cIoU"], 1)]}]}
 
 
 def table8() -> dict:
-    cfg = load_config("toy_video")
-    with tempfile.TemporaryDirectory() as tmp:
-        res = run_config(cfg, out=Path(tmp) / "r.json", limit=LIMITS["toy_video"], progress=False)
-    m = res["metrics"]
+    m = _metrics(load_config("toy_video"))
     return {"columns": ["J&F", "J", "F"],
             "rows": [{"label": "CaR (toy-b, frame by frame)",
                       "values": [round(100 * m["JF"], 1), round(100 * m["J"], 1), round(100 * m["F"], 1)]}]}
