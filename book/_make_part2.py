@@ -76,16 +76,25 @@ for col, a, b in zip(TOY["columns"], maskclip, car):
               "CAM + class-aware affinity by plain grad-CAM drops to 41.1. The toy analogue runs the same three settings "
               "on the VOC-like toy split with `load_config('toy_voc').replace(recurrence=False)` and `cam_method='gradcam'`.",
         plot='''labels = [r["label"] for r in TOY["rows"]]
-fig = bar_chart(labels, {"paper (real CLIP, VOC)": [r.values[-1] for r in PAPER.rows],
+paper_values = [r.values[-1] for r in PAPER.rows] + [None]  # the last toy row has no paper counterpart
+fig = bar_chart(labels, {"paper (real CLIP, VOC)": paper_values,
                          "toy world": [r["values"][-1] for r in TOY["rows"]]}, title="Table 2: paper vs toy")
 plt.show()''',
-        discuss='''t1, full, grad = (r["values"][-1] for r in TOY["rows"])
-print(f"toy: recurrence adds {full - t1:+.1f} mIoU (paper: +52.4); CAA vs grad-CAM {full - grad:+.1f} (paper: +26.5)")''',
+        discuss='''t1, full, grad, t1_grad = (r["values"][-1] for r in TOY["rows"])
+print(f"toy, CAA proposals: recurrence adds {full - t1:+.1f} mIoU (paper: +52.4)")
+print(f"toy, grad-CAM proposals: recurrence adds {grad - t1_grad:+.1f} mIoU")
+print(f"toy: CAA minus grad-CAM (both recurrent) {full - grad:+.1f} (paper: +26.5)")''',
         why="Why T = 1 is so much worse: without recurrence every absent query keeps the proposal it got in the first "
             "softmax, and those proposals cover real objects; the classifier removes some queries but their masks were "
             "computed while competing with them. The recurrence recomputes the CAMs with only the surviving queries. "
             "See the recurrence chapter for the step-by-step figure, and the ledger for the official loop's "
-            "'at least two steps' rule.",
+            "'at least two steps' rule. **Where the toy world disagrees**: the tiny CLIPs' attention is not "
+            "object-aligned (they were trained minutes, with mean-of-patches pooling), so CAA's affinity spreads each "
+            "map over the whole image and CAA is *worse* than plain grad-CAM there — the opposite of the paper. The "
+            "toy presets therefore propose with grad-CAM (extra last row). With clean grad-CAM maps and a classifier "
+            "that rejects absent queries at step 1, the toy world gains little from the recurrence: the absent "
+            "queries' maps rarely cover real objects. The recurrence pays off when absent queries steal "
+            "probability mass from present ones — which real CLIP's diffuse CAMs do.",
         exercises=[("Set `max_steps=2` on the toy config and compare with the full recurrence.",
                     "`load_config('toy_voc').replace(max_steps=2)`; on VOC most images stop after two steps, so the "
                     "difference is small — the paper says the same for VOC and COCO."),
@@ -104,8 +113,9 @@ plt.show()''',
     print(f'{r["label"]:28s} {r["values"][-1]:5.1f}')''',
         why="The paper's explanation: larger CLIPs read visual prompts better (Shtedritski et al.), while the smaller "
             "ViT-B/16 has a finer token grid per pixel of input and cleaner CAMs. The toy models share the patch size, so "
-            "only capacity and training length differ — toy-l was trained for fewer steps than toy-b within its "
-            "time budget, which can reverse the trend; compare the training curves in the toy-world chapter.",
+            "only capacity and training length differ — toy-l was trained for half the steps of toy-b (600 vs 1,200) "
+            "within its time budget, which can reverse the trend; compare the training curves in the toy-world "
+            "chapter. This is also why the toy presets classify with toy-b.",
         exercises=[("Which of the two effects (proposal quality, classifier quality) does the toy table isolate best?",
                     "Compare rows with the same g and different f (proposal effect) and rows with the same f and "
                     "different g (classifier effect).")]),

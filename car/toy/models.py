@@ -5,6 +5,7 @@ them): ``{"format", "size", "model_cfg", "words", "context_length", "state_dict"
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,9 @@ def save_checkpoint(model: open_clip.CLIP, tokenizer: WordTokenizer, size: str, 
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
+    log_path = path.with_suffix(".log.json")  # the training log beside the weights, readable without torch
+    log_path.with_suffix(".tmp").write_text(json.dumps({"size": size, "log": log or []}, indent=1), encoding="utf-8")
+    os.replace(log_path.with_suffix(".tmp"), log_path)
     return path
 
 
