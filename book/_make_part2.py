@@ -148,7 +148,8 @@ fig = bar_chart(labels, {"paper (real CLIP, VOC)": [r.values[-1] for r in PAPER.
 plt.show()''',
         discuss='''vals = [r["values"][-1] for r in TOY["rows"]]
 print(f"toy range: {min(vals):.1f}–{max(vals):.1f} mIoU (paper VOC: 67.0–67.6)")''',
-        why="θ matters most in both worlds: it decides which queries survive. A flat curve means the classifier's "
+        why="λ only shapes CAA's boxes, and the toy presets propose with grad-CAM (see Table 2), so the λ rows of the "
+            "toy column coincide — an honest null, not a bug. θ matters most in both worlds: it decides which queries survive. A flat curve means the classifier's "
             "scores are well separated (present queries far above θ, absent ones far below).",
         exercises=[("Which parameter does the toy world react to most strongly? Relate it to the classifier.",
                     "Look at the rows that change θ: the toy classifier's scores are less separated than real "

@@ -69,7 +69,7 @@ def table1() -> dict:
     splits = ["toy_voc20", "toy_voc", "toy_context", "toy_ade"]
     return {"columns": ["VOC-20-like", "VOC-21-like", "Context-like", "ADE-like"],
             "rows": [{"label": "MaskCLIP (toy-b, training-free dense)", "values": [_maskclip(load_config(s)) for s in splits]},
-                     {"label": "CaR (toy-b proposals, toy-l classifier)",
+                     {"label": "CaR (toy preset: toy-b, grad-CAM proposals)",
                       "values": [_run(load_config(s)) for s in splits]}]}
 
 
