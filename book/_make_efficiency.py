@@ -116,8 +116,8 @@ def cells() -> list:
         `car.bench.run_world` times the three side by side. On the toy models it takes seconds:
         """),
         code("""
-        TOY_SWEEP = {"queries": (5, 20, 80, 150), "sizes": ((32, 32), (64, 64), (128, 128), (256, 256)),
-                     "parts": "all", "paths": ("car", "official", "floor")}
+        TOY_SWEEP = {"queries": (5, 20, 80), "sizes": ((32, 32), (64, 64), (128, 128)),
+                     "parts": "all", "paths": ("car", "floor")}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             toy = bench.run_world("toy", num_queries=5, steps=2, repeats=1, isolate=False, sweep=TOY_SWEEP)

@@ -2,7 +2,6 @@
 
     python book/_make_part1.py            # (re)write book/*.ipynb of part I
     python book/_make_part1.py --out DIR  # write them elsewhere (tests compare the two)
-    python book/_make_part1.py --dev      # toy-b as both toy models (before toy-l is trained); never commit
 
 One function per chapter returns its cells; :func:`chapter` adds the shared skeleton (title, Colab badge,
 overview, what the chapter shows with its CPU budget, the Colab-only install cell and the world cell) and
@@ -30,7 +29,7 @@ if "google.colab" in sys.modules:  # Colab: torch is preinstalled; add what Cola
 
 WORLD = '''\
 %matplotlib inline
-import warnings
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -48,13 +47,6 @@ REAL = weights_available("ViT-B-16", "openai") and weights_available("ViT-L-14",
 WORLD = "real CLIP" if REAL else "toy world"  # every figure title says which world it comes from
 print("World:", "real CLIP (ViT-B/16 proposals, ViT-L/14 classifier)" if REAL else
       "toy world (no CLIP weights here: the tiny CLIPs shipped with car)")'''
-
-#: --dev: before toy-l.pt exists, toy-b plays both roles (these notebooks must not be committed).
-DEV_REPLACEMENTS = (
-    ('CaR.from_config("toy_voc")', 'CaR.from_config("toy_voc", classifier="toy-b")'),
-    ('load_clip("toy-l")', 'load_clip("toy-b")'),
-    ('"--config", "toy_voc",', '"--config", "toy_voc", "--classifier-model", "toy-b",'),
-)
 
 
 def md(text: str):
@@ -91,6 +83,13 @@ def exercises(items: list[tuple[str, str]]) -> list:
     return [md("\n\n".join(parts))]
 
 
+def budget(seconds: int, no_training: bool = False) -> str:
+    """The CPU-budget line, with the time measured by executing the chapter (nbclient, 2 cores, idle machine)."""
+    return (f"under 30 s on 2 CPU cores in the toy world{' (no training)' if no_training else ''} — measured "
+            f"{seconds} s including kernel start and model loading on an idle machine; allow a few times more "
+            "on a busy one.")
+
+
 def summary(points: list[str]) -> list:
     return [md("## Summary\n\n" + "\n".join(f"- {p}" for p in points))]
 
@@ -123,16 +122,23 @@ def quickstart():
         ## 2. Segment it in five lines
 
         `CaR.from_config` reads a preset (a frozen `CaRConfig`) and loads its two CLIP models: the mask
-        proposal generator $f$ and the mask classifier $g$ of Eq. 3 and Eq. 5. The preset `toy_voc` uses the
-        tiny toy-b CLIP for $f$ and the larger toy-l for $g$, the roles ViT-B/16 and ViT-L/14 play in the
-        paper (§4.1), with the paper's VOC values $\\eta, \\theta, \\lambda = 0.4, 0.6, 0.4$.
+        proposal generator $f$ and the mask classifier $g$ of Eq. 3 and Eq. 5 — ViT-B/16 and ViT-L/14 in the
+        paper (§4.1). The toy world's main preset `toy_voc` keeps the paper's VOC values
+        $\\eta, \\theta, \\lambda = 0.4, 0.6, 0.4$; which tiny CLIPs it uses, and the measured reasons for
+        its departures from the paper, are in its description (printed below; Part II shows the measurements).
         """),
         code("""
         from car import CaR
 
-        model = CaR.from_config("toy_voc")          # toy-b proposes (f), toy-l classifies (g)
+        model = CaR.from_config("toy_voc")          # the toy world's main preset
         result = model(image, queries)              # Algorithm 1, then the dense CRF of §3.4
         print("kept:", result.kept, "| steps:", len(result.steps), "| labels:", result.labels.shape)
+        """),
+        code("""
+        cfg = model.config
+        print(f"f = {model.proposal.name}, g = {model.classifier.name}, proposals: {cfg.cam_method}, "
+              f"prompts: {' + '.join(cfg.prompts)}\\n")
+        print(textwrap.fill(cfg.description, 100))
         """),
         md("""
         With real CLIP weights (Colab), the same lines run the paper's models; `voc` is the preset of the
@@ -151,31 +157,32 @@ def quickstart():
         `result.labels` is an int64 (H, W) map: the index of the winning query, −1 for background.
         `result.masks` holds one bool mask per query (empty for removed queries), `result.scores` the
         classifier's last score $P_{ii}$ (0 for removed queries) and `result.steps` the recurrence step by
-        step. `car.viz.label_figure` draws the overlay with a legend of the queries that won pixels.
+        step. The overlay colours each query's pixels; the legend names the queries that won pixels.
         """),
         code("""
-        panels = [image, car.viz.label_figure(image, result.labels, queries)]
-        titles = ["input", f"{WORLD}: CaR ({', '.join(result.kept)})"]
+        runs = {"toy world": (image, result)}             # the world each result comes from
         if REAL:
-            panels.append(car.viz.label_figure(photo, real_result.labels, queries))
-            titles.append(f"real CLIP: CaR ({', '.join(real_result.kept)})")
-        car.viz.show_images(panels, titles, size=3.2)
-        plt.show()
+            runs["real CLIP"] = (photo, real_result)
+        for world, (img, res) in runs.items():
+            nothing = np.full(img.shape[:2], -1)          # an empty label map: shows the input
+            car.figures.show_label_maps(img, [nothing, res.labels], queries,
+                                        ["input", f"{world}: CaR kept {', '.join(res.kept)}"])
+            plt.show()
         """),
         code("""
         car.figures.Table(
-            ["query", "final score P_ii", "kept", "pixels"],
-            [[q, float(s), "yes" if s > 0 else "no", int(m.sum())]
-             for q, s, m in zip(result.queries, result.scores, result.masks)],
-            caption=f"{WORLD}: one row per query")
+            ["world", "query", "final score P_ii", "kept", "pixels"],
+            [[world, q, float(s), "yes" if s > 0 else "no", int(m.sum())]
+             for world, (_, res) in runs.items() for q, s, m in zip(res.queries, res.scores, res.masks)],
+            caption="one row per query")
         """),
         code("""
         car.figures.Table(
-            ["step", "queries in (h_{t-1})", "kept (h_t)", "removed"],
-            [[t, len(s.queries), ", ".join(q for q, k in zip(s.queries, s.kept) if k),
+            ["world", "step", "queries in (h_{t-1})", "kept (h_t)", "removed"],
+            [[world, t, len(s.queries), ", ".join(q for q, k in zip(s.queries, s.kept) if k),
               ", ".join(q for q, k in zip(s.queries, s.kept) if not k) or "-"]
-             for t, s in enumerate(result.steps, 1)],
-            caption=f"{WORLD}: the recurrence (Algorithm 1) step by step")
+             for world, (_, res) in runs.items() for t, s in enumerate(res.steps, 1)],
+            caption="the recurrence (Algorithm 1) step by step")
         """),
         md("""
         The recurrence stopped when a step removed nothing ($h_t = h_{t-1}$). Chapter
@@ -268,7 +275,7 @@ def quickstart():
         ["the five-line Python call and its result record (labels, masks, scores, steps);",
          "an overlay with a legend, a per-query table and a per-step table;",
          "the equivalent `python -m car segment` command, run on a saved image."],
-        "about 30 s on 2 CPU cores in the toy world (the command-line run reloads the models).", cells)
+        budget(12), cells)
 
 
 def clip_chapter():
@@ -287,9 +294,10 @@ def clip_chapter():
         from car.backbones import encode_text
         from car.classifier import encode_images, preprocess
 
-        clip = load_clip("ViT-L-14", "openai") if REAL else load_clip("toy-l")   # the classifier g of the paper
+        preset = load_config("voc" if REAL else "toy_voc")
+        clip = load_clip(preset.classifier_model, preset.classifier_pretrained)   # the preset's classifier g
         SIZE = 224 if REAL else 64                    # each model's training resolution
-        SKIP = REAL                                   # the official classifier drops the last block of OpenAI CLIP
+        SKIP = preset.classifier_skip_last_block      # the official classifier drops the last block of OpenAI CLIP
 
         def single_thing(concept: str, seed: int) -> np.ndarray:
             r = np.random.default_rng(seed)
@@ -300,7 +308,8 @@ def clip_chapter():
         img = encode_images(clip, preprocess(clip, images), skip_last_block=SKIP)     # (6, D), unit norm
         txt = encode_text(clip, [f"a photo of a {c}." for c in shown])               # (6, D), unit norm
         probs = torch.softmax(clip.logit_scale * img @ txt.T, dim=-1)               # softmax over the texts
-        car.viz.show_images(list(images), shown, cols=6, size=1.6, suptitle=f"{WORLD}: six images")
+        fig = car.viz.show_images(list(images), shown, cols=6, size=1.6, suptitle=f"{WORLD}: six images")
+        car.figures.fit_suptitle(fig)
         plt.show()
         """),
         code("""
@@ -327,8 +336,10 @@ def clip_chapter():
                           caption="the 15 classifier templates of every official semantic config")
         """),
         md("""
-        We measure zero-shot accuracy on 96 single-object images (4 per concept, 24 concepts) with each
-        template alone and with the two ways of combining them:
+        We measure zero-shot classification of 96 single-object images (4 per concept, 24 concepts) with each
+        template alone and with the two ways of combining them — top-1 accuracy, and the mean probability given
+        to the true class (accuracy can saturate on easy images while the probability, which is what CaR
+        compares with θ, still moves):
 
         - **paper** (§3.3): one softmax of the cosine to the *averaged* text embedding;
         - **official** (the code): $P = \\mathrm{softmax}_j\\big(\\sum_t \\mathrm{softmax}_j(s_{tj})\\big)$, a
@@ -343,22 +354,24 @@ def clip_chapter():
         test_img = encode_images(clip, preprocess(clip, test_images), skip_last_block=SKIP)       # (96, D)
         text = torch.stack([encode_text(clip, [t.format(c) for c in concepts]) for t in OFFICIAL_TEMPLATES])  # (15, 24, D)
 
-        accuracy = {f"#{i + 1}": float(((test_img @ text[i].T).argmax(1).numpy() == truth).mean())
+        probs_by = {f"#{i + 1}": torch.softmax(clip.logit_scale * test_img @ text[i].T, -1)     # one template
                     for i in range(len(OFFICIAL_TEMPLATES))}
         for rule in ("paper", "official"):
-            p = mask_scores(test_img, text, clip.logit_scale, rule)                                  # (96, 24)
-            accuracy[rule] = float((p.argmax(1).numpy() == truth).mean())
-        car.figures.plot_bars(list(accuracy), {"accuracy": list(accuracy.values())}, "top-1 accuracy",
-                              title=f"{WORLD}: zero-shot accuracy per template and ensembles (24 classes)",
-                              rotation=0)
+            probs_by[rule] = mask_scores(test_img, text, clip.logit_scale, rule)                    # (96, 24)
+        rows = np.arange(len(truth))
+        car.figures.plot_bars(list(probs_by), {
+            "top-1 accuracy": [float((p.argmax(1).numpy() == truth).mean()) for p in probs_by.values()],
+            "mean probability of the true class": [float(p[rows, truth].mean()) for p in probs_by.values()]},
+            "", title=f"{WORLD}: zero-shot classification per template and ensemble (24 classes, 96 images)",
+            rotation=0)
         plt.show()
         """),
         md("""
         ## 3. Zero-shot classification, class by class
 
-        The confusion matrix of the official ensemble shows *which* concepts the model mixes up. In the toy
-        world, errors typically stay within a colour or within a shape family — look for blocks of off-diagonal
-        mass.
+        The confusion matrix of the official ensemble shows *which* concepts the model mixes up: a clean
+        diagonal means none; off-diagonal mass inside a colour (same row block) or across the same shape shows
+        which attribute the model relies on.
         """),
         code("""
         pred = mask_scores(test_img, text, clip.logit_scale, "official").argmax(1).numpy()
@@ -396,8 +409,10 @@ def clip_chapter():
             ("Which template works best on its own in this world, and is the ensemble better than the best "
              "single template? Why might the answer differ for real CLIP?",
              """
-             Read the bar chart. The toy CLIPs saw every template equally often in training, so the templates
-             are nearly interchangeable and the ensemble mostly averages out noise. Real CLIP saw web captions;
+             Read the bar chart, accuracy and probability. The toy CLIPs saw every template equally often in
+             training, so the templates are nearly interchangeable and the ensemble mostly averages out noise;
+             note that the official double softmax compresses probabilities (a sum of 15 softmaxes lies in
+             [0, 15] before the second softmax). Real CLIP saw web captions;
              templates such as "a photo of a {}." match that distribution better, and ensembling is known to add
              a few points of ImageNet accuracy (Radford et al., 2021).
              """),
@@ -426,7 +441,7 @@ def clip_chapter():
         ["the image–text similarity matrix and its softmax;",
          "the 15 official templates, and zero-shot accuracy per template and for the two ensembles (paper vs code);",
          "a confusion matrix of zero-shot classification over the 24 toy concepts."],
-        "about 15 s on 2 CPU cores in the toy world.", cells)
+        budget(9), cells)
 
 
 SCENE_SETUP = '''\
@@ -435,8 +450,8 @@ from car.toy.scenes import THINGS
 from car.toy.splits import toy_dataset
 from car.vocab import background_queries
 
-proposal = load_clip("ViT-B-16", "openai") if REAL else load_clip("toy-b")   # f: the CAM model
 cfg = load_config("voc" if REAL else "toy_voc")
+proposal = load_clip(cfg.proposal_model, cfg.proposal_pretrained)   # f: the preset's CAM model
 ds = toy_dataset("toy_voc", size=448 if REAL else 64)       # the toy VOC-like split (photo-sized for real CLIP)
 index = next(i for i, s in enumerate(ds.scenes) if len(s.things) == 2)
 scene, sample = ds.scenes[index], ds[index]
@@ -460,7 +475,7 @@ def cam_chapter():
         ## 1. One forward pass, kept for every query
 
         We take a scene of the toy VOC-like split with two objects, and query it with those two objects plus
-        two absent ones. The proposal model $f$ (toy-b here; ViT-B/16 in the paper) runs **once** per image:
+        two absent ones. The proposal model $f$ (ViT-B/16 in the paper) runs **once** per image:
         `car.cam.encode_image` keeps the last block's `ln_1` output $A$ inside the autograd graph (the
         grad-CAM layer the paper names in Supp. B) and the attention maps of every block (for CAA, next
         chapter). Every recurrence step reuses it.
@@ -470,8 +485,8 @@ def cam_chapter():
         state = car.cam.encode_image(proposal, image)
         print("A (last block's ln_1 output):", tuple(state.activation.shape), "= (1, 1 + h*w, C)")
         print("patch grid (h, w):", state.grid, "| attention maps:", tuple(state.attention.shape), "= (L, n, n)")
-        car.viz.show_images([image, car.viz.label_figure(image, gt - 1, ds.class_names)],
-                            [f"{WORLD}: input", "ground truth"], size=3)
+        car.figures.show_label_maps(image, [np.full(gt.shape, -1), gt - 1], ds.class_names,
+                                    [f"{WORLD}: input", "ground truth"])
         plt.show()
         """),
         md("""
@@ -542,10 +557,10 @@ def cam_chapter():
         ## 5. The failure that motivates the recurrence: absent queries swamp the maps
 
         Ask for all 24 toy concepts at once. Every map is min–max normalised, so *every* query — present or
-        not — gets a map that reaches 1 somewhere, and absent queries light up the objects that *are* there
-        (a "red square" query finds the red circle). The softmax also spreads probability over 24 queries. A
-        one-shot method would paint these maps; CaR instead asks a second CLIP whether each mask really shows
-        its query and drops those that fail ([The recurrence](recurrence.ipynb)).
+        not — gets a map that reaches 1 somewhere: on an object that shares its colour or its shape, or on the
+        texture. The softmax also spreads probability over 24 queries. A one-shot method would paint these
+        maps; CaR instead asks a second CLIP whether each mask really shows its query and drops those that fail
+        ([The recurrence](recurrence.ipynb)). The table measures where the maps put their mass.
         """),
         code("""
         all_queries = list(THINGS)
@@ -632,7 +647,7 @@ def cam_chapter():
          "the CAM target: softmax over queries + background queries;",
          "a ≤ 10-line grad-CAM asserted equal to `car.cam`; maps with and without background queries;",
          "all 24 toy concepts at once: absent queries swamp the maps."],
-        "about 15 s on 2 CPU cores in the toy world.", cells)
+        budget(9), cells)
 
 
 def caa_chapter():
@@ -752,7 +767,9 @@ def caa_chapter():
         One image is an anecdote. Over a dozen scenes we binarise each object's proposal at η (as CaR does
         before drawing the visual prompt) and measure its IoU with the object's ground truth, for the raw
         grad-CAM and both forms of CAA. The queries here are only the objects present, so this isolates the
-        proposal quality from the recurrence.
+        proposal quality from the recurrence. CAA can only help where attention follows objects; whether it
+        does for the tiny toy CLIPs is what this measures — and the toy presets choose their proposal method
+        (`cam_method`, printed in the caption) from such a measurement (Part II, Table 2's analogue).
         """),
         code("""
         from car.postprocess import iou
@@ -774,7 +791,8 @@ def caa_chapter():
                 scores[key] += [iou(binarize(m, cfg.eta), s.gt == ds.class_names.index(q) + 1) for m, q in zip(up, names)]
         car.figures.Table(["proposal", "mean IoU with the object (η-binarised)", "objects"],
                           [[k, float(np.mean(v)), len(v)] for k, v in scores.items()],
-                          caption=f"{WORLD}: 12 scenes of toy_voc, queries = the objects present")
+                          caption=f"{WORLD}: 12 scenes of toy_voc, queries = the objects present; "
+                                  f"the preset proposes with {cfg.cam_method!r}")
         """),
         *summary([
             "CAA turns the ViT's attention into an affinity: mean of the last k attention maps → Sinkhorn (3 rounds, "
@@ -783,6 +801,8 @@ def caa_chapter():
             "Box masks at $\\lambda \\cdot \\max$ confine the propagation (Eq. 8); the official code masks the input "
             "CAM, the paper's equation the output — `refine_with_affinity(..., mask_output=...)` has both.",
             "The affinity is query-independent: `CaR` computes it once per image and reuses it at every step.",
+            "CAA helps only if the ViT's attention follows objects; the toy presets measure this and may use plain "
+            "grad-CAM (`cam_method`), the paper's presets use CAA.",
         ]),
         *exercises([
             ("Replace the 3 Sinkhorn rounds by 0 (plain attention, symmetrised) and by 20. How much do the refined "
@@ -831,7 +851,7 @@ def caa_chapter():
          "the symmetric affinity of Eq. 7 and the box masks of Eq. 8 for several λ;",
          "CAA rebuilt in ≤ 15 lines and asserted equal to `car.affinity.refine`;",
          "CAMs before and after CAA, on one scene and measured over twelve."],
-        "about 20 s on 2 CPU cores in the toy world.", cells)
+        budget(8), cells)
 
 
 MODEL_SETUP = '''\
@@ -843,13 +863,28 @@ from car.vocab import background_queries
 if REAL:
     model = CaR.from_config("voc")            # ViT-B/16 proposes, ViT-L/14 classifies
 else:
-    model = CaR.from_config("toy_voc")        # toy-b proposes, toy-l classifies
+    model = CaR.from_config("toy_voc")        # the toy world's main preset
 cfg = model.config
+print(f"f = {model.proposal.name}, g = {model.classifier.name}, proposals: {cfg.cam_method}, "
+      f"prompts: {' + '.join(cfg.prompts)}, η, θ, λ = {cfg.eta}, {cfg.theta}, {cfg.lam}")
 ds = toy_dataset("toy_voc", size=448 if REAL else 64)
 
 def objects_in(gt: np.ndarray) -> list[str]:
     """The concepts that the ground truth holds (label i + 1 = THINGS[i])."""
-    return [ds.class_names[label - 1] for label in np.unique(gt) if label > 0]'''
+    return [ds.class_names[label - 1] for label in np.unique(gt) if label > 0]
+
+def image_side(image: np.ndarray):
+    """The per-image work of f, done once: the backbone pass, and the CAA affinity if the preset uses CAA."""
+    state = car.cam.encode_image(model.proposal, image)
+    if cfg.cam_method != "caa":
+        return state, None
+    attn = car.affinity.attention_affinity(state.attention, cfg.attn_layers)
+    return state, car.affinity.symmetric_affinity(attn, cfg.sinkhorn_rounds, cfg.affinity_power)
+
+def as_things(labels: np.ndarray, queries: list[str]) -> np.ndarray:
+    """A label map over `queries` as a label map over THINGS (the ground truth's order); -1 stays -1."""
+    ids = np.array([THINGS.index(q) for q in queries])
+    return np.where(labels >= 0, ids[np.maximum(labels, 0)], -1)'''
 
 
 def prompts_chapter():
@@ -866,9 +901,7 @@ def prompts_chapter():
         code("""
         def first_proposals(image: np.ndarray, queries: list[str]) -> np.ndarray:
             \"\"\"y_1 = f(x, h_0) (Eq. 3): float (Q, H, W) in [0, 1].\"\"\"
-            state = car.cam.encode_image(model.proposal, image)
-            aff = car.affinity.symmetric_affinity(car.affinity.attention_affinity(state.attention, cfg.attn_layers),
-                                                  cfg.sinkhorn_rounds, cfg.affinity_power)
+            state, aff = image_side(image)
             words = background_queries(cfg.background, queries)
             bg = model.text_embeddings(model.proposal, [cfg.cam_template.format(w) for w in words])
             return model.propose(state, aff, queries, bg, step=0)[1].numpy()
@@ -898,8 +931,9 @@ def prompts_chapter():
         mask = car.prompts.binarize(proposals[0], cfg.eta)
         combos = car.prompts.combinations()                       # 6 singles + 15 pairs = 21
         gallery = [car.prompts.apply(image, mask, kinds, blur_kernel=cfg.blur_kernel) for kinds in combos]
-        car.viz.show_images(gallery, [" + ".join(c) for c in combos], cols=7, size=1.9,
-                            suptitle=f"{WORLD}: all 21 prompts of Table 4 for the mask of {queries[0]!r}")
+        fig = car.viz.show_images(gallery, [" + ".join(c) for c in combos], cols=7, size=1.9,
+                                  suptitle=f"{WORLD}: all 21 prompts of Table 4 for the mask of {queries[0]!r}")
+        car.figures.fit_suptitle(fig)
         plt.show()
         """),
         md("""
@@ -1029,7 +1063,7 @@ def prompts_chapter():
         ["binarising a proposal with η;",
          "a gallery of all 6 prompts and 15 pairs (`car.prompts.combinations`), and the official gray quirk;",
          "the classifier's diagonal scores $P_{ii}$ against θ, per prompt, for present and absent queries (bar charts)."],
-        "about 40 s on 2 CPU cores in the toy world.", cells)
+        budget(9), cells)
 
 
 def recurrence_chapter():
@@ -1040,7 +1074,7 @@ def recurrence_chapter():
         | paper | meaning | `car` |
         | --- | --- | --- |
         | $h_0$ | the user's queries | `queries` |
-        | $y_t = f(x, h_{t-1})$ (Eq. 3) | one proposal per query: grad-CAM + CAA | `model.propose(...)` |
+        | $y_t = f(x, h_{t-1})$ (Eq. 3) | one proposal per query: grad-CAM (+ CAA in the paper's presets) | `model.propose(...)` |
         | $x'_t = v(x, y_t)$ (Eq. 4) | visual prompts drawn with each binarised proposal | `car.prompts.apply_batch` |
         | $P_t = g(x'_t, h_{t-1})$ (Eq. 5) | classifier scores, softmax over queries | `model.classify(...)` |
         | $h_t = \\sigma(P_t)$ (Eq. 6) | keep query *i* if $P^{ii}_t$ passes θ | `model.prune(...)` |
@@ -1078,8 +1112,8 @@ def recurrence_chapter():
         and whether it passes θ.
         """),
         code("""
-        car.viz.show_steps(image, result, theta=cfg.theta, max_queries=7)
-        plt.suptitle(f"{WORLD}: the recurrence, first 7 queries of each step (θ = {cfg.theta})", y=1.02)
+        fig = car.viz.show_steps(image, result, theta=cfg.theta, max_queries=7)
+        fig.suptitle(f"{WORLD}: the recurrence, first 7 queries of each step (θ = {cfg.theta})", y=1.06)
         plt.show()
         """),
         md("""
@@ -1106,7 +1140,7 @@ def recurrence_chapter():
         md("""
         ## 4. The picture to remember
 
-        Each column is a step, each dot a query that entered it; crosses fall below θ and never come back.
+        Each column is a step, each marker a query that entered it; crosses fall below θ and never come back.
         Watch two things: absent queries are removed in bulk at the first step, and the scores of the survivors
         *rise* at the next step, because they no longer share the CAM softmax and the classifier softmax with
         two dozen competitors.
@@ -1125,23 +1159,45 @@ def recurrence_chapter():
         """),
         code("""
         single = CaR(model.proposal, model.classifier, cfg.replace(recurrence=False))(image, queries)
-        car.viz.show_images([car.viz.label_figure(image, gt - 1, ds.class_names),
-                             car.viz.label_figure(image, single.labels, queries),
-                             car.viz.label_figure(image, result.labels, queries)],
-                            ["ground truth", f"T = 1 ({len(single.kept)} kept)", f"CaR, T = {len(result.steps)}"],
-                            size=3.2, suptitle=f"{WORLD}: one step vs the recurrence")
+        car.figures.show_label_maps(image, [gt - 1, as_things(single.labels, queries), as_things(result.labels, queries)],
+                                    THINGS, ["ground truth", f"T = 1 ({len(single.kept)} kept)",
+                                             f"CaR, T = {len(result.steps)} ({len(result.kept)} kept)"],
+                                    suptitle=f"{WORLD}: one step vs the recurrence")
         plt.show()
+        """),
+        md("""
+        One scene is one draw. Over the first twelve scenes of the split, with all 24 concepts as queries each
+        time, we count which queries survive — present ones should, absent ones should not — and the number of
+        steps. $T = 1$ and CaR can differ in two places: *which* queries survive (this table) and the *masks* of
+        the survivors, which CaR recomputes without the removed competitors (the label maps above). Part II's
+        Table 2 analogue measures the resulting mIoU.
+        """),
+        code("""
+        one_step = CaR(model.proposal, model.classifier, cfg.replace(recurrence=False))
+        tally = {"T = 1": [0, 0, 0], "CaR": [0, 0, 0]}          # present kept, absent kept, steps
+        n_present = 0
+        for i in range(12):
+            s = ds[i]
+            here = objects_in(s.gt)
+            n_present += len(here)
+            for name, m in (("T = 1", one_step), ("CaR", model)):
+                r = m(s.image, list(THINGS))
+                tally[name][0] += len(set(r.kept) & set(here))
+                tally[name][1] += len(set(r.kept) - set(here))
+                tally[name][2] += len(r.steps)
+        car.figures.Table(["", f"present queries kept (of {n_present})", f"absent queries kept (of {12 * 24 - n_present})",
+                           "mean steps"], [[k, v[0], v[1], v[2] / 12] for k, v in tally.items()], floatfmt=".1f",
+                          caption=f"{WORLD}: 12 scenes of toy_voc, 24 queries each")
         """),
         md("""
         ## 6. The loop by hand
 
         The whole of Algorithm 1 with `CaR`'s own stages, checked against the scores the model recorded. The
-        image-side work — the backbone pass and the affinity — is done once, before the loop.
+        image-side work — the backbone pass, and the affinity when the preset uses CAA — is done once, before
+        the loop.
         """),
         code("""
-        state = car.cam.encode_image(model.proposal, image)                    # once per image
-        aff = car.affinity.symmetric_affinity(car.affinity.attention_affinity(state.attention, cfg.attn_layers),
-                                              cfg.sinkhorn_rounds, cfg.affinity_power)
+        state, aff = image_side(image)                                         # once per image
         bg = model.text_embeddings(model.proposal, [cfg.cam_template.format(w)
                                                     for w in background_queries(cfg.background, queries)])
         h, t = np.arange(len(queries)), 0                                      # h_0: every query
@@ -1217,7 +1273,7 @@ def recurrence_chapter():
          "`car.viz.show_steps`: proposals, $P_{ii}$ and θ per step; a table of all 24 queries and their fate;",
          "the survival chart: scores per step against θ;",
          "one step ($T = 1$) vs the recurrence, and the loop rebuilt by hand and asserted against `CaR`."],
-        "about 40 s on 2 CPU cores in the toy world.", cells)
+        budget(12), cells)
 
 
 def postprocess_chapter():
@@ -1266,10 +1322,9 @@ def postprocess_chapter():
         no_crf = to_labels(argmax_masks(props, cfg.bg_factor))
         with_crf = to_labels(crf_masks(image, props, bg_factor=cfg.bg_factor, **crf_kw))
         assert np.array_equal(with_crf, result.labels)
-        car.viz.show_images([car.viz.label_figure(image, gt - 1, ds.class_names),
-                             car.viz.label_figure(image, no_crf, queries), car.viz.label_figure(image, with_crf, queries)],
-                            ["ground truth", "argmax of y_T (no CRF)", "dense CRF, then argmax"], size=3.2,
-                            suptitle=f"{WORLD}: post-processing")
+        car.figures.show_label_maps(image, [gt - 1, as_things(no_crf, queries), as_things(with_crf, queries)], THINGS,
+                                    ["ground truth", "argmax of y_T (no CRF)", "dense CRF, then argmax"],
+                                    suptitle=f"{WORLD}: post-processing")
         plt.show()
         """),
         md("""
@@ -1277,8 +1332,9 @@ def postprocess_chapter():
 
         The paper says "all hyper-parameters are set to the defaults in [31]" (Krähenbühl & Koltun), but the
         official code uses the DeepLab / CLIP-ES values: 10 iterations, Gaussian $(s_{xy}, w) = (1, 3)$,
-        bilateral $(s_{xy}, s_{rgb}, w) = (67, 3, 4)$ (the reproduction ledger lists this). Krähenbühl's own
-        example uses 5 iterations, Gaussian (3, 3) and bilateral (80, 13, 10). $s_{xy}$ is in pixels, so on
+        bilateral $(s_{xy}, s_{rgb}, w) = (67, 3, 4)$ (the reproduction ledger lists this). The example of
+        Krähenbühl's code, repeated in pydensecrf's README, uses 5 iterations, Gaussian (3, 3) and bilateral
+        (80, 13, 10). $s_{xy}$ is in pixels, so on
         the toy world's 64-pixel images the toy presets scale the bilateral range to 9. We compare the settings
         on a handful of scenes — in the toy world, so the ranking says something about the *mechanism*, not
         about VOC.
@@ -1321,11 +1377,13 @@ def postprocess_chapter():
         seen = car.postprocess.official_crf_image(image)[..., ::-1]       # BGR back to RGB for display
         plain = to_labels(crf_masks(image, props, bg_factor=cfg.bg_factor, official_image_quirk=False, **crf_kw))
         changed = (plain != with_crf).mean()
-        car.viz.show_images([image, seen, car.viz.label_figure(image, with_crf, queries),
-                             car.viz.label_figure(image, plain, queries)],
-                            ["input", "what the official CRF sees", "CRF on the quirky image (official)",
-                             f"CRF on the RGB image ({changed:.1%} pixels differ)"], size=2.8,
-                            suptitle=f"{WORLD}: the official CRF image quirk")
+        fig = car.viz.show_images([image, seen], ["input", "what the official CRF sees"], size=2.8,
+                                  suptitle=f"{WORLD}: the official CRF image quirk")
+        car.figures.fit_suptitle(fig)
+        plt.show()
+        car.figures.show_label_maps(image, [with_crf, plain], queries,
+                                    ["CRF on the quirky image (official)",
+                                     f"CRF on the RGB image ({changed:.1%} of pixels differ)"])
         plt.show()
         """),
         md("""
@@ -1340,11 +1398,23 @@ def postprocess_chapter():
         IoM > $\\phi_{iom}$ are merged; the union replaces the CaR mask if its IoU with it exceeds $\\phi_{iou}$
         (`car.postprocess.match_sam`). Any callable with SAM's `generate` interface (image → list of
         `{"segmentation": bool (H, W)}`) can play SAM — here a hand-made one that cuts each object in halves.
+        The CaR masks are hand-made too, so the example does not depend on how well the toy models did: each
+        object grown by a pixel with a corner missing, as a CRF mask often looks.
         """),
         code("""
+        import cv2
+
         from car.postprocess import iom, iou, match_sam, sam_ensemble
 
         objects = [gt == ds.class_names.index(q) + 1 for q in present]
+        grow = np.ones((max(3, image.shape[0] // 32) | 1,) * 2, np.uint8)   # one pixel per 64
+
+        def rough(m: np.ndarray) -> np.ndarray:
+            \"\"\"A CaR-like mask: the object grown by a pixel, a top-left corner of its box missing.\"\"\"
+            r = cv2.dilate(m.astype(np.uint8), grow).astype(bool)
+            ys, xs = np.nonzero(m)
+            r[ys.min():ys.min() + (ys.max() - ys.min()) // 3, xs.min():xs.min() + (xs.max() - xs.min()) // 3] = False
+            return r
 
         def fake_sam(img: np.ndarray) -> list[dict]:
             \"\"\"Stands in for SamAutomaticMaskGenerator.generate: every object as two halves, plus the background.\"\"\"
@@ -1357,7 +1427,7 @@ def postprocess_chapter():
             return records + [{"segmentation": gt == 0}]
 
         sam_masks = np.stack([r["segmentation"] for r in fake_sam(image)])
-        car_masks = result.masks[: len(present)]                  # CaR's masks of the objects present
+        car_masks = np.stack([rough(m) for m in objects])         # (K, H, W) hand-made "CaR" masks
         sam_names = [f"{q} ({side})" for q in present for side in ("left", "right")] + ["background"]
         for name, fn in (("IoM", iom), ("IoU", iou)):
             car.figures.plot_matrix(np.array([[fn(c, s) for s in sam_masks] for c in car_masks]), present, sam_names,
@@ -1371,16 +1441,17 @@ def postprocess_chapter():
         car.figures.Table(["object", "IoU with GT: CaR", f"+ SAM (ϕ_iou = {cfg.iou_thresh})", "+ SAM (no IoU check)"],
                           [[q, iou(c, o), iou(m, o), iou(u, o)]
                            for q, c, m, u, o in zip(present, car_masks, merged, unconditional, objects)],
-                          caption=f"{WORLD}: ϕ_iom = {cfg.iom_thresh}; a hand-made 'SAM' that returns object halves")
+                          caption=f"{WORLD}: ϕ_iom = {cfg.iom_thresh}; hand-made CaR masks and a 'SAM' that "
+                                  "returns object halves")
         """),
         md("""
-        Inside `CaR`, the same happens when the config enables SAM and a generator is passed:
+        Inside `CaR`, the same happens to the real CRF masks when the config enables SAM and a generator is
+        passed:
         """),
         code("""
         with_sam = CaR(model.proposal, model.classifier, cfg.replace(sam=True), mask_generator=fake_sam)(image, queries)
-        car.viz.show_images([car.viz.label_figure(image, result.labels, queries),
-                             car.viz.label_figure(image, with_sam.labels, queries)],
-                            ["CaR (CRF)", "CaR + 'SAM' (hand-made masks)"], size=3.2, suptitle=WORLD)
+        car.figures.show_label_maps(image, [result.labels, with_sam.labels], queries,
+                                    ["CaR (CRF)", "CaR + 'SAM' (hand-made masks)"], suptitle=WORLD)
         plt.show()
         """),
         md("""
@@ -1397,7 +1468,7 @@ def postprocess_chapter():
         if importlib.util.find_spec("segment_anything") and SAM_CHECKPOINT.is_file():
             generator = car.postprocess.make_sam_generator(SAM_CHECKPOINT, device="cuda" if torch.cuda.is_available() else None)
             real_sam = CaR(model.proposal, model.classifier, cfg.replace(sam=True), mask_generator=generator)(image, queries)
-            car.viz.show_images([car.viz.label_figure(image, real_sam.labels, queries)], [f"{WORLD}: CaR + SAM"], size=3.2)
+            car.figures.show_label_maps(image, [real_sam.labels], queries, [f"{WORLD}: CaR + SAM"])
             plt.show()
         else:
             print("SAM not run: needs the segment_anything package and a checkpoint (set SAM_CHECKPOINT).")
@@ -1454,7 +1525,7 @@ def postprocess_chapter():
         ["the CRF's unary scores and masks before/after the CRF (asserted equal to `CaR`'s output);",
          "official vs Krähenbühl CRF parameters measured on toy scenes, and the wrapped-image quirk;",
          "IoM vs IoU and the SAM ensemble with a hand-made mask generator (real SAM only if installed)."],
-        "about 60 s on 2 CPU cores in the toy world.", cells)
+        budget(8), cells)
 
 
 def referring_chapter():
@@ -1471,8 +1542,8 @@ def referring_chapter():
         - the classifier uses the canonical template only (`templates="canonical"`), with the paper's RefCOCO
           values $\\eta, \\theta, \\lambda = 0.5, 0.3, 0.5$ (Supp. F).
 
-        The toy preset `toy_refcoco` is exactly that, with toy-b as both models (the official referring configs
-        use ViT-B/16 for both).
+        The toy preset `toy_refcoco` is exactly that, with one toy CLIP as both models, as the official referring
+        configs use ViT-B/16 for both.
         """),
         code("""
         from car.data import get_dataset
@@ -1486,6 +1557,10 @@ def referring_chapter():
         print(f"mode={cfg.mode!r}, templates={cfg.templates!r}, η, θ, λ = {cfg.eta}, {cfg.theta}, {cfg.lam}, "
               f"f = {model.proposal.name}, g = {model.classifier.name}")
         refs = toy_dataset("toy_refcoco", size=448 if REAL else 64)    # one sample per describable object
+        CYAN = np.array([[0, 255, 255]], np.uint8)                     # the highlight colour of a referring mask
+
+        def highlight(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            return car.viz.overlay(image, mask.astype(np.int64) - 1, colours=CYAN)
         """),
         md("""
         ## 2. Toy referring expressions
@@ -1495,9 +1570,10 @@ def referring_chapter():
         """),
         code("""
         shown = [refs[i] for i in range(6)]
-        car.viz.show_images([car.viz.overlay(s.image, s.gt.astype(np.int64) - 1) for s in shown],
-                            [s.sentences[0] for s in shown], cols=6, size=2.2,
-                            suptitle=f"{WORLD}: toy referring expressions and their targets")
+        fig = car.viz.show_images([highlight(s.image, s.gt) for s in shown],
+                                  [s.sentences[0] for s in shown], cols=6, size=2.2,
+                                  suptitle=f"{WORLD}: toy referring expressions and their targets")
+        car.figures.fit_suptitle(fig)
         plt.show()
         """),
         md("""
@@ -1516,9 +1592,10 @@ def referring_chapter():
             pred = merge_ref_masks(res.masks, res.scores, s.gt.shape)       # bool (H, W)
             score = acc.update(pred, s.gt)
             if i < 6:
-                panels.append(car.viz.overlay(s.image, pred.astype(np.int64) - 1))
+                panels.append(highlight(s.image, pred))
                 titles.append(f"{s.sentences[0]}\\nIoU {score:.2f}")
-        car.viz.show_images(panels, titles, cols=6, size=2.2, suptitle=f"{WORLD}: CaR's referring masks")
+        fig = car.viz.show_images(panels, titles, cols=6, size=2.2, suptitle=f"{WORLD}: CaR's referring masks")
+        car.figures.fit_suptitle(fig)
         plt.show()
         summary_ = acc.summary()
         car.figures.Table(["samples", "mIoU", "cIoU", "precision@0.5"],
@@ -1574,11 +1651,12 @@ def referring_chapter():
             jf = davis_jf(preds, video.masks)
             rows.append([video.name, video.expression, jf["J"], jf["F"], jf["JF"]])
             if v == 0:
-                strip = [car.viz.overlay(f, p.astype(np.int64) - 1) for f, p in zip(video.frames, preds)]
+                strip = [highlight(f, p) for f, p in zip(video.frames, preds)]
                 strip_titles = [f"frame {t}: J {iou(p, g) if (p | g).any() else 1:.2f}"
                                 for t, (p, g) in enumerate(zip(preds, video.masks))]
-        car.viz.show_images(strip, strip_titles, cols=8, size=1.6,
-                            suptitle=f"{WORLD}: {videos[0].expression!r}, frame by frame")
+        fig = car.viz.show_images(strip, strip_titles, cols=8, size=1.6,
+                                  suptitle=f"{WORLD}: {videos[0].expression!r}, frame by frame")
+        car.figures.fit_suptitle(fig)
         plt.show()
         car.figures.Table(["video", "expression", "J", "F", "J&F"], rows, caption=f"{WORLD}: two toy videos")
         """),
@@ -1598,9 +1676,9 @@ def referring_chapter():
              ```python
              s = refs[0]
              concepts = sorted({t.concept for t in refs.items[0][0].things})
-             sem = CaR(model.proposal, model.classifier, load_config("toy_voc", classifier_model="toy-b"))
+             sem = CaR(model.proposal, model.classifier, "toy_voc")     # semantic mode, same models
              r = sem(s.image, concepts)
-             car.viz.show_images([car.viz.label_figure(s.image, r.labels, concepts)], [s.sentences[0]])
+             car.figures.show_label_maps(s.image, [r.labels], concepts, [s.sentences[0]])
              plt.show()
              ```
              Semantic mode gives one mask per *concept*: two red circles share one label, so "the large red circle"
@@ -1634,7 +1712,7 @@ def referring_chapter():
          "toy referring expressions and CaR's masks, with mIoU and cIoU;",
          "no-target expressions: the official vs GRES convention (`RefAccumulator(empty_as_one=...)`);",
          "J, F and J&F on two toy videos (`car.metrics.davis_jf`)."],
-        "about 60 s on 2 CPU cores in the toy world.", cells)
+        budget(9), cells)
 
 
 def toy_world_chapter():
@@ -1650,7 +1728,8 @@ def toy_world_chapter():
 
         concepts = [render(sample_scene(np.random.default_rng(i), num_things=(1, 1), things=(c,))).image
                     for i, c in enumerate(THINGS)]
-        car.viz.show_images(concepts, list(THINGS), cols=8, size=1.5, suptitle="toy world: the 24 thing concepts")
+        fig = car.viz.show_images(concepts, list(THINGS), cols=8, size=1.5, suptitle="toy world: the 24 thing concepts")
+        car.figures.fit_suptitle(fig)
         plt.show()
         print(f"colours: {list(COLOURS)} | shapes: {list(SHAPES)} | sizes (radius / side): {SIZES}")
         """),
@@ -1667,7 +1746,8 @@ def toy_world_chapter():
             for w in words:
                 tex.append(texture(w, 64, np.random.default_rng(0)))
                 names.append(f"{family}:\\n{w}")
-        car.viz.show_images(tex, names, cols=10, size=1.5, suptitle="toy world: stuff textures by family")
+        fig = car.viz.show_images(tex, names, cols=10, size=1.5, suptitle="toy world: stuff textures by family")
+        car.figures.fit_suptitle(fig)
         plt.show()
         """),
         md("""
@@ -1689,25 +1769,32 @@ def toy_world_chapter():
         """),
         code("""
         voc, context, ade = (get_dataset(n, None) for n in ("toy_voc", "toy_context", "toy_ade"))
+        samples = [voc[0], context[0], ade[0]]
+        names = list(context.class_names)                      # 24 things + 10 stuff; toy_voc's labels are shifted
+        car.figures.show_label_maps(None, [voc[0].gt - 1, context[0].gt, ade[0].gt], names,
+                                    ["toy_voc (background unlabelled)", "toy_context (things + stuff)",
+                                     "toy_ade (cluttered)"], images=[s.image for s in samples],
+                                    suptitle="toy world: semantic splits, ground truth overlaid")
+        plt.show()
+        CYAN = np.array([[0, 255, 255]], np.uint8)
         ref, video = get_dataset("toy_refcoco", None)[0], get_dataset("toy_video", None)[0]
-        panels = [car.viz.label_figure(voc[0].image, voc[0].gt - 1, voc.class_names),
-                  car.viz.label_figure(context[0].image, context[0].gt, context.class_names),
-                  car.viz.label_figure(ade[0].image, ade[0].gt, ade.class_names),
-                  car.viz.overlay(ref.image, ref.gt.astype(np.int64) - 1),
-                  *[car.viz.overlay(f, m.astype(np.int64) - 1) for f, m in zip(video.frames[::3], video.masks[::3])]]
-        car.viz.show_images(panels, ["toy_voc", "toy_context (things + stuff)", "toy_ade (cluttered)",
-                                     f"toy_refcoco: {ref.sentences[0]!r}"] +
-                            [f"toy_video frame {t}: {video.expression!r}" for t in range(0, len(video.frames), 3)],
-                            cols=4, size=2.6, suptitle="toy world: one sample per split, ground truth overlaid")
+        panels = [car.viz.overlay(ref.image, ref.gt.astype(np.int64) - 1, colours=CYAN),
+                  *[car.viz.overlay(f, m.astype(np.int64) - 1, colours=CYAN) for f, m in zip(video.frames[::3], video.masks[::3])]]
+        fig = car.viz.show_images(panels, [f"toy_refcoco:\\n{ref.sentences[0]!r}"] +
+                                  [f"toy_video frame {t}:\\n{video.expression!r}" for t in range(0, len(video.frames), 3)],
+                                  cols=4, size=2.4, suptitle="toy world: referring splits, target highlighted")
+        car.figures.fit_suptitle(fig)
         plt.show()
         """),
         md("""
         ## 4. The tiny CLIPs
 
         Two CLIPs built with `open_clip`'s own `CLIP` class — so the hooks, CAM, CAA and classifier run the same
-        code path as for real CLIP — at two sizes that mirror the paper's ViT-B/16 (proposals) and ViT-L/14
-        (classifier) roles. They use 8-pixel patches on 64-pixel images (an 8 × 8 token grid) and a word-level
-        tokenizer over the toy vocabulary.
+        code path as for real CLIP — at two sizes, a smaller "B" and a larger "L", standing in for the paper's
+        ViT-B/16 and ViT-L/14 (Table 3's toy analogue crosses them). Which one proposes and which one classifies
+        in a toy preset is the preset's choice, made from measurements (`load_config("toy_voc").description`).
+        They use 8-pixel patches on 64-pixel images (an 8 × 8 token grid) and a word-level tokenizer over the toy
+        vocabulary.
         """),
         code("""
         from car.toy.models import TOY_MODEL_CFGS, checkpoint_path
@@ -1734,8 +1821,10 @@ def toy_world_chapter():
 
         pair_rng = np.random.default_rng(3)
         pairs = [make_pair(pair_rng, focus_prob=0.4) for _ in range(8)]
-        car.viz.show_images([p[0] for p in pairs], [textwrap.fill(p[1], 28) for p in pairs], cols=4, size=2.4,
-                            suptitle="toy world: training pairs (image, caption)")
+        captions = [textwrap.fill(textwrap.shorten(p[1], 70), 30) for p in pairs]
+        fig = car.viz.show_images([p[0] for p in pairs], captions, cols=4, size=2.6,
+                                  suptitle="toy world: training pairs (image, caption)")
+        car.figures.fit_suptitle(fig)
         plt.show()
         """),
         md("""
@@ -1815,15 +1904,14 @@ def toy_world_chapter():
         """
         The book must run without internet and without CLIP weights, so every experiment also has a small, honest
         analogue in a *toy world*: synthetic scenes with exact ground truth, and two tiny CLIPs trained on them
-        that play the roles of ViT-B/16 and ViT-L/14. This chapter shows how scenes are generated, how the tiny
+        that stand in for ViT-B/16 and ViT-L/14. This chapter shows how scenes are generated, how the tiny
         CLIPs were trained (from the logs they ship with) and what the toy world can and cannot tell us about the
         paper.
         """,
         ["the 24 thing concepts, the 10 stuff textures in 3 families, and one sample of each validation split;",
          "the two tiny CLIPs, their training data and their training curves (from the shipped logs);",
          "what the toy world can show and what it cannot."],
-        "about 15 s on 2 CPU cores (no training).", cells)
-    nb.cells[4].source = nb.cells[4].source.replace("import warnings\n", "import textwrap\nimport warnings\n", 1)
+        budget(10, no_training=True), cells)
     return nb
 
 
@@ -1840,15 +1928,11 @@ CHAPTERS = {
 }
 
 
-def build(name: str, dev: bool = False) -> nbformat.NotebookNode:
-    """The notebook of chapter ``name`` (with ``dev``: toy-b in place of toy-l)."""
+def build(name: str) -> nbformat.NotebookNode:
+    """The notebook of chapter ``name``."""
     nb = CHAPTERS[name]()
     for i, cell in enumerate(nb.cells):
         cell.id = f"{name}-{i:02d}"  # stable ids: regenerating gives identical files
-    if dev:
-        for cell in nb.cells:
-            for old, new in DEV_REPLACEMENTS:
-                cell.source = cell.source.replace(old, new)
     nbformat.validate(nb)
     return nb
 
@@ -1856,14 +1940,13 @@ def build(name: str, dev: bool = False) -> nbformat.NotebookNode:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=BOOK, help="folder to write the notebooks to (default: book/)")
-    parser.add_argument("--dev", action="store_true", help="toy-b as both toy models (before toy-l exists)")
     parser.add_argument("chapters", nargs="*", default=list(CHAPTERS), help="chapters to write (default: all)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.chapters:
         if name not in CHAPTERS:
             raise SystemExit(f"unknown chapter {name!r}; valid: {', '.join(CHAPTERS)}")
-        nbformat.write(build(name, args.dev), args.out / f"{name}.ipynb")
+        nbformat.write(build(name), args.out / f"{name}.ipynb")
 
 
 if __name__ == "__main__":

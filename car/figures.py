@@ -12,6 +12,16 @@ from typing import Mapping, Sequence
 import numpy as np
 
 
+def fit_suptitle(fig, pad_inches: float = 0.45):
+    """Re-run ``tight_layout`` leaving ``pad_inches`` at the top for the figure's suptitle; returns ``fig``.
+
+    ``tight_layout`` ignores suptitles, so panel titles (especially two-line ones) collide with them; use it on
+    figures from :func:`car.viz.show_images` that have a ``suptitle``.
+    """
+    fig.tight_layout(rect=(0, 0, 1, max(0.5, 1 - pad_inches / fig.get_figheight())))
+    return fig
+
+
 class Table:
     """A small table that notebooks render as HTML (and plain text elsewhere).
 
@@ -127,6 +137,7 @@ def show_maps(image: np.ndarray, maps: Sequence[np.ndarray], titles: Sequence[st
             ax.set_title(titles[i], fontsize=8, color=colours[i] if colours is not None else "black")
     if suptitle:
         fig.suptitle(suptitle, fontsize=11)
+        return fit_suptitle(fig)
     fig.tight_layout()
     return fig
 
@@ -164,7 +175,7 @@ def plot_bars(labels: Sequence[str], series: Mapping[str, Sequence[float]], ylab
 
     n, k = len(labels), len(series)
     width = 0.8 / max(k, 1)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.42 * n * max(k, 1) + 1.5), 3.6))
+    fig, ax = plt.subplots(figsize=(min(14.0, max(5.0, 0.3 * n * max(k, 1) + 1.5)), 3.6))
     for j, (name, values) in enumerate(series.items()):
         if len(values) != n:
             raise ValueError(f"series {name!r} has {len(values)} values for {n} labels")
@@ -175,18 +186,18 @@ def plot_bars(labels: Sequence[str], series: Mapping[str, Sequence[float]], ylab
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     if k > 1:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
 
 
 def plot_survival(result, theta: float, present: Sequence[bool] | None = None, title: str = ""):
-    """The recurrence as a chart: P_ii of every query at every step, θ dashed, removed queries in red.
+    """The recurrence as a chart: P_ii of every query at every step, θ dashed.
 
-    Each step is a column of dots (one per query that entered it); a query that drops below θ is drawn as a
-    red cross and does not appear in the next column. ``present`` (bool per initial query, e.g. from the
-    ground truth) colours the dots of queries that are really in the image.
+    Each step is a column of markers (one per query that entered it): a dot if the query is kept, a cross if it
+    is removed (it does not appear in the next column). ``present`` (bool per initial query, e.g. from the
+    ground truth) colours the queries that are really in the image green and names them.
 
     Args:
         result: a :class:`car.model.Result`.
@@ -196,30 +207,64 @@ def plot_survival(result, theta: float, present: Sequence[bool] | None = None, t
     import matplotlib.pyplot as plt
 
     present = np.zeros(len(result.queries), bool) if present is None else np.asarray(present, bool)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(result.steps), 3.8))
+    fig, ax = plt.subplots(figsize=(max(5.5, 2.4 + 1.4 * len(result.steps)), 3.8))
     rng = np.random.default_rng(0)
     for t, step in enumerate(result.steps, 1):
         jitter = rng.uniform(-0.18, 0.18, len(step.queries))
         for j, (i, s, k) in enumerate(zip(step.indices, step.scores, step.kept)):
-            colour = "tab:green" if present[i] else "tab:gray"
-            ax.scatter(t + jitter[j], s, marker="o" if k else "x", s=28,
-                       color=colour if k else "tab:red", zorder=3)
-        if any(present[step.indices]):
-            for j, i in enumerate(step.indices):
-                if present[i]:
-                    ax.annotate(result.queries[i], (t + jitter[j], step.scores[j]), fontsize=7,
-                                xytext=(4, 2), textcoords="offset points")
+            ax.scatter(t + jitter[j], s, marker="o" if k else "x", s=30 if k else 36, zorder=3,
+                       color="tab:green" if present[i] else "tab:gray")
+            if present[i]:
+                ax.annotate(result.queries[i], (t + jitter[j], s), fontsize=7, xytext=(4, 2),
+                            textcoords="offset points", color="tab:green")
     ax.axhline(theta, color="black", linestyle="--", linewidth=1)
-    ax.text(len(result.steps) + 0.45, theta, " θ", va="center")
-    ax.set_xticks(range(1, len(result.steps) + 1), [f"step {t}\n{len(s.queries)} queries"
-                                                     for t, s in enumerate(result.steps, 1)])
+    ax.text(0.52, theta, "θ", va="bottom", fontsize=9)
+    ax.set_xticks(range(1, len(result.steps) + 1),
+                  [f"step {t}\n{len(s.queries)} quer{'y' if len(s.queries) == 1 else 'ies'}"
+                   for t, s in enumerate(result.steps, 1)])
     ax.set_xlim(0.5, len(result.steps) + 0.6)
     ax.set_ylabel("$P_{ii}$ (classifier score)")
     ax.set_title(title, fontsize=10)
-    handles = [plt.Line2D([], [], marker="o", linestyle="", color="tab:green", label="in the image (kept)"),
-               plt.Line2D([], [], marker="o", linestyle="", color="tab:gray", label="absent (kept)"),
-               plt.Line2D([], [], marker="x", linestyle="", color="tab:red", label="removed")]
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color="tab:green", label="in the image"),
+               plt.Line2D([], [], marker="o", linestyle="", color="tab:gray", label="absent"),
+               plt.Line2D([], [], marker="o", linestyle="", color="black", fillstyle="none", label="kept (P > θ)"),
+               plt.Line2D([], [], marker="x", linestyle="", color="black", label="removed")]
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def show_label_maps(image: np.ndarray, label_maps: Sequence[np.ndarray], names: Sequence[str],
+                    titles: Sequence[str] = (), size: float = 3.0, suptitle: str | None = None,
+                    images: Sequence[np.ndarray] | None = None):
+    """Label maps over an image, side by side, with one shared legend of the names that appear.
+
+    Args:
+        image: uint8 (H, W, 3), the image under every map (or ``images``, one per map).
+        label_maps: int (H, W) maps, index into ``names``, -1 = background (left uncoloured).
+        names: the label names; colour i is :func:`car.viz.palette` entry i in every panel.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    from car.viz import overlay, palette
+
+    colours = palette(max(len(names), 1))
+    images = list(images) if images is not None else [image] * len(label_maps)
+    fig, axes = plt.subplots(1, len(label_maps), figsize=(size * len(label_maps) + 2.2, size + 0.4), squeeze=False)
+    used: list[int] = []
+    for i, (ax, img, labels) in enumerate(zip(axes[0], images, label_maps)):
+        ax.imshow(overlay(img, labels, colours=colours), interpolation="nearest")
+        ax.axis("off")
+        if i < len(titles):
+            ax.set_title(titles[i], fontsize=9)
+        used += [int(v) for v in np.unique(labels) if v >= 0 and int(v) not in used]
+    handles = [Patch(color=colours[i] / 255.0, label=names[i]) for i in sorted(used)]
+    if handles:
+        fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=11)
+        return fit_suptitle(fig)
     fig.tight_layout()
     return fig

@@ -20,7 +20,7 @@ def built(tmp_path_factory) -> tuple[Path, str]:
     for cache in ROOT.rglob(".pytest_cache"):  # pytest run inside book/ leaves one; it breaks a -W build
         if "book" in cache.parts:
             shutil.rmtree(cache, ignore_errors=True)
-    proc = subprocess.run([sys.executable, "-m", "jupyter_book", "build", str(ROOT), "--path-output", str(out), "-W",
+    proc = subprocess.run([sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(ROOT), "--path-output", str(out), "-W",
                            "-n", "--keep-going"], capture_output=True, text=True, timeout=1800)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
