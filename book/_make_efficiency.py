@@ -387,7 +387,7 @@ def cells() -> list:
 def notebook() -> nbformat.NotebookNode:
     nb = new_notebook(cells=cells())
     nb.metadata["kernelspec"] = dict(KERNEL)
-    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
     return nb
 
 

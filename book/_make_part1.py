@@ -69,7 +69,7 @@ def chapter(name: str, title: str, overview: str, shows: list[str], budget: str,
     ]
     nb = new_notebook(cells=head + cells)
     nb.metadata["kernelspec"] = dict(KERNEL)
-    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}  # lexes the !pip line
     return nb
 
 
@@ -79,7 +79,8 @@ def exercises(items: list[tuple[str, str]]) -> list:
     for i, (question, solution) in enumerate(items, 1):
         q = textwrap.dedent(question).strip()
         s = textwrap.dedent(solution).strip()
-        parts.append(f"**{i}.** {q}\n\n```{{admonition}} Solution\n:class: dropdown\n{s}\n```")
+        # four backticks: solutions contain ```python blocks, which a three-backtick fence would end early
+        parts.append(f"**{i}.** {q}\n\n````{{admonition}} Solution\n:class: dropdown\n{s}\n````")
     return [md("\n\n".join(parts))]
 
 
@@ -851,7 +852,7 @@ def caa_chapter():
          "the symmetric affinity of Eq. 7 and the box masks of Eq. 8 for several λ;",
          "CAA rebuilt in ≤ 15 lines and asserted equal to `car.affinity.refine`;",
          "CAMs before and after CAA, on one scene and measured over twelve."],
-        budget(8), cells)
+        budget(9), cells)
 
 
 MODEL_SETUP = '''\
@@ -1063,7 +1064,7 @@ def prompts_chapter():
         ["binarising a proposal with η;",
          "a gallery of all 6 prompts and 15 pairs (`car.prompts.combinations`), and the official gray quirk;",
          "the classifier's diagonal scores $P_{ii}$ against θ, per prompt, for present and absent queries (bar charts)."],
-        budget(9), cells)
+        budget(12), cells)
 
 
 def recurrence_chapter():
@@ -1273,7 +1274,7 @@ def recurrence_chapter():
          "`car.viz.show_steps`: proposals, $P_{ii}$ and θ per step; a table of all 24 queries and their fate;",
          "the survival chart: scores per step against θ;",
          "one step ($T = 1$) vs the recurrence, and the loop rebuilt by hand and asserted against `CaR`."],
-        budget(12), cells)
+        budget(11), cells)
 
 
 def postprocess_chapter():
@@ -1525,7 +1526,7 @@ def postprocess_chapter():
         ["the CRF's unary scores and masks before/after the CRF (asserted equal to `CaR`'s output);",
          "official vs Krähenbühl CRF parameters measured on toy scenes, and the wrapped-image quirk;",
          "IoM vs IoU and the SAM ensemble with a hand-made mask generator (real SAM only if installed)."],
-        budget(8), cells)
+        budget(10), cells)
 
 
 def referring_chapter():
@@ -1712,7 +1713,7 @@ def referring_chapter():
          "toy referring expressions and CaR's masks, with mIoU and cIoU;",
          "no-target expressions: the official vs GRES convention (`RefAccumulator(empty_as_one=...)`);",
          "J, F and J&F on two toy videos (`car.metrics.davis_jf`)."],
-        budget(9), cells)
+        budget(13), cells)
 
 
 def toy_world_chapter():

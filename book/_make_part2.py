@@ -253,6 +253,7 @@ def chapter(key: str, spec: dict) -> nbformat.NotebookNode:
     ]
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}  # `!pip` lexes without a warning
     return nb
 
 

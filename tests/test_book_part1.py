@@ -89,9 +89,15 @@ def test_chapter_ends_with_summary_and_collapsed_exercises(chapter: str) -> None
     assert headings[-2:] == ["## Summary", "## Exercises"], f"{chapter}: ends with {headings[-2:]}"
     exercises = markdown[-1]
     assert exercises.startswith("## Exercises")
-    solutions = re.findall(r"```\{admonition\} Solution\n:class: dropdown\n", exercises)
+    solutions = list(re.finditer(r"^(`{3,})\{admonition\} Solution\n:class: dropdown\n", exercises, re.M))
     assert 2 <= len(solutions) <= 4, f"{chapter}: {len(solutions)} collapsed solutions (want 2-4)"
-    assert exercises.count("```{admonition}") == len(solutions)
+    assert exercises.count("{admonition}") == len(solutions)
+    for match in solutions:  # the fence must outlast any code block inside the solution
+        fence, lines = match.group(1), exercises[match.end():].splitlines()
+        assert fence in lines, f"{chapter}: a solution block is not closed"
+        inner = [line for line in lines[:lines.index(fence)] if line.startswith("```")]
+        assert all(len(line) - len(line.lstrip("`")) < len(fence) for line in inner), \
+            f"{chapter}: a solution holding a code block needs a longer fence than the code block's"
     numbered = [h for h in headings if re.match(r"## \d+\. ", h)]
     assert numbered, f"{chapter}: no numbered steps (## 1. ...)"
     assert [int(h.split(".")[0][3:]) for h in numbered] == list(range(1, len(numbered) + 1))
