@@ -361,10 +361,7 @@ def _plan(num_samples: int, limit: int | None, shard: tuple[int, int] | None) ->
 def _planned_names(dataset: Any, indices: list[int]) -> list[str] | None:
     if not hasattr(dataset, "sample_name"):
         return None
-    try:
-        return [dataset.sample_name(i) for i in indices]
-    except NotImplementedError:
-        return None
+    return [dataset.sample_name(i) for i in indices]
 
 
 def _settings(dataset: Any, config: Any, ignore_background: bool | None, background_mode: str,

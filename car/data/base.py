@@ -223,8 +223,8 @@ class BaseDataset(Sequence):
         return i
 
     def sample_name(self, index: int) -> str:
-        """Name of sample ``index`` without reading any file."""
-        raise NotImplementedError
+        """Name of sample ``index`` without reading any file (readers override it with the file stem)."""
+        return f"{self.name}_{self._index(index):06d}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, split={self.split!r}, samples={len(self)})"
