@@ -92,7 +92,9 @@ def cells() -> list:
         md("""
         Timing does not depend on the values of the weights, only on the architectures. The real-architecture
         numbers below therefore come from **randomly initialised** ViT-B/16 and ViT-L/14 (`load_clip(name,
-        pretrained=None)`), in either world; the toy numbers from the shipped toy-b and toy-l.
+        pretrained=None)`), in either world; the toy numbers from the shipped toy CLIPs of the `toy_voc` preset.
+        That preset proposes with plain grad-CAM (no CAA: the tiny models' attention is not object-aligned) and
+        classifies with toy-b, so its CAA stage is empty and the toy bars show the other stages.
         """),
         md(f"""
         ## 1. Three orders of the same work
@@ -117,7 +119,7 @@ def cells() -> list:
         """),
         code("""
         TOY_SWEEP = {"queries": (5, 20, 80), "sizes": ((32, 32), (64, 64), (128, 128)),
-                     "parts": "all", "paths": ("car", "floor")}
+                     "parts": "all", "paths": ("car", "floor")}  # small: the chapter must build in minutes
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             toy = bench.run_world("toy", num_queries=5, steps=2, repeats=1, isolate=False, sweep=TOY_SWEEP)
@@ -173,10 +175,13 @@ def cells() -> list:
                                             title=f"{label}: agreement of the two orders", label_header="")))
         """),
         md("""
-        The differences are float rounding. One of them is a choice: car's min–max normalisation of a CAM
-        divides by $\\max + 10^{-7}$ (pytorch-grad-cam's guard) where the official `cam.py` uses $10^{-15}$. With
-        random or tiny models the CAMs are small, so this guard moves proposals by up to about $10^{-4}$, and a few
-        pixels that sit exactly on a decision boundary can change side in the CRF.
+        The two orders do the same arithmetic in a different order, so they agree up to float rounding — with
+        one exception, a choice: car's min–max normalisation of a raw CAM divides by $\\max + 10^{-7}$
+        (pytorch-grad-cam's guard) where the official `cam.py` uses $10^{-15}$. Random-weight models produce
+        tiny raw CAMs (their maximum before normalisation can be near $10^{-5}$), so this guard alone moves the
+        normalised CAMs by up to a few per cent, CAA carries that into the proposals, and a few pixels near a
+        decision boundary change side in the CRF; with the official guard the raw CAMs agree to about
+        $10^{-6}$. Pretrained CLIP gives much larger raw CAMs, for which the guard is negligible.
 
         ## 3. Where the time goes
 
@@ -186,7 +191,8 @@ def cells() -> list:
         one vocabulary (the official code has no cache: its cost is the same for every image).
         """),
         code("""
-        bench.plot_stages(toy, title="toy world (toy-b + toy-l): seconds per image, measured now")
+        bench.plot_stages(toy, title=f"toy world ({' + '.join(toy['setup']['models'])}): seconds per image, "
+                                     "measured now")
         plt.show()
         if real:
             s = real["setup"]
@@ -209,9 +215,10 @@ def cells() -> list:
         """),
         md("""
         Read the bars from the top. The official order's cost is dominated by the classifier, run once per
-        template, and by text encoding, repeated every step; car removes the repetition but still has to encode
-        every text once (cold) and run the classifier once per prompted image — for the real architectures
-        ViT-L/14 at 224 x 224 per query is the largest remaining item. The CAM side (one ViT-B/16 forward at the
+        template, and by text encoding, repeated every step. car removes the repetition, but a first image still
+        has to encode every text once — for the real architectures that is 15 templates x $N$ queries through
+        ViT-L/14's text tower — and every image runs the classifier once per prompted image (ViT-L/14 at
+        224 x 224), the largest item once the vocabulary is cached. The CAM side (one ViT-B/16 forward at the
         image's own resolution and a backward per query) comes next; CAA, prompts and the CRF are small.
 
         ## 4. Ratios and targets
@@ -250,8 +257,9 @@ def cells() -> list:
         """),
         md("""
         Against the floor, car's extra time is what the floor leaves out on purpose — CAA, the visual prompts, the
-        CRF, preprocessing of the prompted images — plus text encoded in many small batches instead of two
-        large ones. On the memory side, car keeps block $L$'s graph for the whole image and differentiates all
+        CRF, preprocessing of the prompted images — plus two choices of car: text encoded in many small batches
+        (one call per template) instead of two large ones, and the gradients of a step taken as one batched
+        product where the floor loops over the queries (section 5 compares the two). On the memory side, car keeps block $L$'s graph for the whole image and differentiates all
         queries of a step at once: the batched vector–Jacobian product materialises the attention gradients of
         every query together ($Q \\times$ heads $\\times n^2$ floats, $n$ = patch tokens), where the official
         loop holds one query's at a time. That is the price of batching and it grows with the image size.
@@ -273,8 +281,12 @@ def cells() -> list:
                                             title=f"{label}: gradients of step 1", label_header="")))
         """),
         md("""
-        On a CPU the two do the same floating-point work, so neither can win by much; batching pays off on a GPU,
-        where one large kernel replaces many small ones. The loop holds less memory at once.
+        The two do the same floating-point work, so the winner depends on the sizes. On the toy models every
+        operation is tiny and the batched product wins by saving Python and dispatch overhead; on the real
+        ViT-B/16 at 500 x 375 (769 tokens) the batched product has to materialise every query's attention
+        gradients at once, and in the committed CPU run the plain loop was faster — and it holds one query's
+        gradients at a time. On a GPU, where one large kernel replaces many small launches, batching is expected
+        to pay off (not measured here).
 
         ## 6. More queries, larger images
 
@@ -301,7 +313,9 @@ def cells() -> list:
         and one classifier forward per prompted image. The official order multiplies the second by the number of
         templates. With larger images the CAM backbone and its attention ($n^2$ in the number of patch tokens)
         grow fastest, and so does the CRF (linear in pixels); the classifier does not care, it always sees
-        224 x 224 crops.
+        224 x 224 crops. Where the real-architecture curve bends upward at the largest $N$, the batched gradient
+        product is the cause: it materialises the attention gradients of up to 64 queries at a time, and on a CPU
+        that memory traffic costs more per query than the arithmetic.
 
         ## 7. The paper's 950 ms — different hardware
 
@@ -377,8 +391,9 @@ def cells() -> list:
         for n in (5, 50):
             print(n, bench.compare_gradients(proposal, cfg, image, bench.bench_queries("toy", n)))
         ```
-        Both grow linearly with the number of queries; on a CPU their ratio stays near one because the
-        arithmetic is the same. The batched product needs memory for all queries' attention gradients at once.
+        Both grow about linearly with the number of queries. On the tiny toy model the batched product is
+        faster at both sizes (overhead dominates); on the real ViT-B/16 the loop is (memory traffic dominates).
+        The batched product also needs memory for all queries' attention gradients at once.
         ````
         """),
     ]

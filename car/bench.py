@@ -231,7 +231,7 @@ def world_models(world: str, device: str = "cpu") -> tuple[ClipBundle, ClipBundl
     """The world's proposal CLIP, classifier CLIP and config, reproducibly initialised.
 
     real: random-weight ``ViT-B-16`` (seed 0) and ``ViT-L-14`` (seed 1), the ``voc`` preset. toy: the shipped
-    ``toy-b`` and ``toy-l`` (``toy-b`` for both while ``toy-l`` is missing), the ``toy_voc`` preset.
+    toy CLIPs the ``toy_voc`` preset names (``proposal_model`` / ``classifier_model``), and that preset.
     """
     if world == "real":
         torch.manual_seed(0)
@@ -240,11 +240,10 @@ def world_models(world: str, device: str = "cpu") -> tuple[ClipBundle, ClipBundl
         classifier = load_clip("ViT-L-14", pretrained=None, device=device)
         return proposal, classifier, load_config("voc")
     if world == "toy":
-        from car.toy.models import checkpoint_path
-
-        proposal = load_clip("toy-b", device=device)
-        classifier = load_clip("toy-l" if checkpoint_path("l").exists() else "toy-b", device=device)
-        return proposal, classifier, load_config("toy_voc")
+        cfg = load_config("toy_voc")
+        proposal = load_clip(cfg.proposal_model, device=device)
+        same = cfg.classifier_model == cfg.proposal_model
+        return proposal, proposal if same else load_clip(cfg.classifier_model, device=device), cfg
     raise ValueError(f"unknown benchmark world {world!r}; valid: real, toy")
 
 
@@ -382,6 +381,13 @@ def _official_caa(cam: np.ndarray, attn_maps: list[torch.Tensor], cfg: CaRConfig
     return cv2.resize(_official_minmax(refined), (size[1], size[0]))  # scale_cam_image(.., (W, H))
 
 
+def _official_resize(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``scale_cam_image([cam], (W, H))``: min–max, then bilinear resize; float32 (H, W) in [0, 1]."""
+    import cv2
+
+    return cv2.resize(_official_minmax(cam), (size[1], size[0]))
+
+
 def _official_scores(classifier: ClipBundle, cfg: CaRConfig, prompted: list[np.ndarray],
                      current: Sequence[str], clock: StageClock) -> np.ndarray:
     """Official ``get_mask_confidence`` + ``forward_clip``: per template, encode the texts and the whole batch of
@@ -416,7 +422,7 @@ def official_order(proposal: ClipBundle, classifier: ClipBundle, config: CaRConf
 
     Args:
         config: hyper-parameters (η, λ, prompts, templates, CRF, ...); the loop order is the official one whatever
-            the config says. Semantic mode only.
+            the config says; ``cam_method="gradcam"`` skips CAA as car does. Semantic mode only.
         schedule: the query indices of each step (:func:`fixed_schedule`).
         background: the normalised background-query embeddings float (K, D); the official code encodes them at
             construction, so they are computed (untimed) here when None.
@@ -454,7 +460,10 @@ def official_order(proposal: ClipBundle, classifier: ClipBundle, config: CaRConf
                 if q == 0:
                     attn_maps = [*maps, last_attn]
                 with clock("caa"):
-                    proposals.append(_official_caa(cam, attn_maps, cfg, image.shape[:2]))
+                    if cfg.cam_method == "caa":
+                        proposals.append(_official_caa(cam, attn_maps, cfg, image.shape[:2]))
+                    else:  # plain grad-CAM (a config choice, e.g. the toy presets): min-max, resize to the image
+                        proposals.append(_official_resize(cam, image.shape[:2]))
             with clock("prompts"):  # one prompted image at a time
                 prompted = [prompts.apply(image, prompts.binarize(p, cfg.eta), cfg.prompts,
                                           thickness=cfg.prompt_thickness, blur_kernel=cfg.blur_kernel)
@@ -781,18 +790,11 @@ def run_world(world: str, num_queries: int = 20, steps: int = 2, repeats: int = 
         if {"official", "car"} <= set(paths):
             out["agreement"] = compare_runs(_load_run("official", Path(tmp) / "official.npz"),
                                             _load_run("car", Path(tmp) / "car.npz"))
-    if world == "toy":
-        out["setup"]["models"] = ["toy-b", "toy-l" if _toy_l_exists() else "toy-b"]
-    else:
-        out["setup"]["models"] = ["ViT-B-16 (random init)", "ViT-L-14 (random init)"]
+    out["setup"]["models"] = ([cfg.proposal_model, cfg.classifier_model] if world == "toy" else
+                              ["ViT-B-16 (random init)", "ViT-L-14 (random init)"])
+    out["setup"]["cam_method"] = cfg.cam_method
     out["ratios"], out["targets"] = _ratios(out["paths"])
     return out
-
-
-def _toy_l_exists() -> bool:
-    from car.toy.models import checkpoint_path
-
-    return checkpoint_path("l").exists()
 
 
 def _ratios(p: dict[str, Any]) -> tuple[dict[str, float], dict[str, bool]]:
@@ -972,9 +974,11 @@ def plot_stages(world: dict[str, Any], title: str = "", ax=None):
 def plot_sweep(world: dict[str, Any], kind: str = "queries", title: str = "", ax=None):
     """Seconds per image against the number of queries (``kind="queries"``) or image pixels (``"sizes"``)."""
     import matplotlib.pyplot as plt
+    import matplotlib.ticker as mticker
 
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.4))
+    ticks, labels = [], []
     for name, p in world["paths"].items():
         entries = p.get("sweep", {}).get(kind, [])
         if not entries:
@@ -982,9 +986,16 @@ def plot_sweep(world: dict[str, Any], kind: str = "queries", title: str = "", ax
         xs = [e["num_queries"] if kind == "queries" else e["image_hw"][0] * e["image_hw"][1] for e in entries]
         label = name + (" (proposals only)" if entries[0].get("parts") == "proposal" else "")
         ax.plot(xs, [e["total_s"] for e in entries], "o-", label=label)
+        ticks, labels = xs, [str(x) if kind == "queries" else f"{e['image_hw'][1]}x{e['image_hw'][0]}"
+                             for x, e in zip(xs, entries)]
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("number of queries N" if kind == "queries" else "image pixels (H x W)")
+    ax.set_xticks(ticks, labels)
+    ax.xaxis.set_minor_locator(mticker.NullLocator())
+    ax.yaxis.set_major_locator(mticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_locator(mticker.NullLocator())
+    ax.set_xlabel("number of queries N" if kind == "queries" else "image size W x H (log of pixels)")
     ax.set_ylabel("seconds per image")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)

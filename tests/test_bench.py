@@ -67,6 +67,23 @@ def test_official_order_and_car_give_the_same_proposals_scores_and_masks(runs) -
     assert not official.masks[2:].any() and not ours.masks[2:].any()
 
 
+def test_official_order_follows_a_plain_grad_cam_config_like_car(clip_tiny, cfg, rgb, monkeypatch) -> None:
+    """With ``cam_method="gradcam"`` neither path applies CAA; they still agree (the toy presets use this).
+
+    The tiny model's raw CAMs peak near 1e-7..1e-6, so car's min-max guard (1e-7) alone would move them by tens
+    of per cent; the official guard (1e-15) is set here to compare the loop orders only."""
+    monkeypatch.setattr(car.cam, "MINMAX_EPS", 1e-15)
+    gc = cfg.replace(cam_method="gradcam")
+    schedule = bench.fixed_schedule(3, 2)
+    official = bench.official_order(clip_tiny, clip_tiny, gc, rgb, QUERIES[:3], schedule)
+    ours = bench.car_pipeline(CaR(clip_tiny, clip_tiny, gc), rgb, QUERIES[:3], schedule)
+    for so, sc in zip(official.steps, ours.steps):
+        np.testing.assert_allclose(so["proposals"], sc["proposals"], atol=1e-3)
+    assert np.array_equal(official.masks, ours.masks)
+    with_caa = bench.official_order(clip_tiny, clip_tiny, cfg, rgb, QUERIES[:3], schedule)
+    assert np.abs(with_caa.steps[0]["proposals"] - official.steps[0]["proposals"]).max() > 0.05  # CAA changes maps
+
+
 def test_each_path_does_the_work_its_order_implies(runs, clip_tiny, cfg) -> None:
     official, ours, schedule, img = runs
     m = sum(len(s) for s in schedule)  # query-steps: 5 + 3 + 2
@@ -120,8 +137,6 @@ def test_queries_are_numbered_beyond_the_class_list() -> None:
         bench.bench_queries("mars", 3)
 
 
-@pytest.mark.xfail(reason="open (issue 7): on the trained toy checkpoints the official-order path and car's "
-                   "pipeline disagree on ~4% of mask pixels; identical on random-init models (tests above)", strict=False)
 def test_main_writes_the_json_on_the_toy_world(tmp_path, capsys) -> None:
     out = tmp_path / "bench.json"
     args = argparse.Namespace(world="toy", queries=3, repeats=1, steps=2, out=str(out), sweep=False, isolate=False)
@@ -130,9 +145,10 @@ def test_main_writes_the_json_on_the_toy_world(tmp_path, capsys) -> None:
     toy = data["worlds"]["toy"]
     assert set(toy["paths"]) == {"official", "car", "floor"}
     assert toy["setup"]["schedule"] == [3, 2]
-    # car's min-max guard (1e-7) vs the official 1e-15 moves weak random-weight CAMs by ~1e-4: a few pixels
+    # car's min-max guard (1e-7; official cam.py: 1e-15) moves the toy models' weak raw CAMs by up to ~1e-2
     assert toy["agreement"]["kept_equal"] and toy["agreement"]["mask_pixel_agreement"] > 0.99
-    assert max(toy["agreement"]["proposal_max_abs_diff"]) < 1e-3
+    assert max(toy["agreement"]["proposal_max_abs_diff"]) < 5e-2
+    assert toy["setup"]["cam_method"] == load_config("toy_voc").cam_method
     assert toy["paths"]["car"]["peak_mb"] is None  # in-process: no per-path memory
     assert {"car_over_floor", "official_over_car"} <= set(toy["ratios"])
     assert data["paper"]["ms_per_image"] == 950
