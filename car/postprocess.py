@@ -351,8 +351,8 @@ def make_sam_generator(
 
     The official code uses HQ-SAM ``vit_h`` with ``points_per_side=64`` in its config (class
     default 32), ``pred_iou_thresh=0.88``, ``stability_score_thresh=0.95``, ``box_nms_thresh=0.7``,
-    ``crop_n_layers=0``. The checkpoint is loaded with ``torch.load(..., map_location="cpu",
-    weights_only=True)``.
+    ``crop_n_layers=0``. The checkpoint is loaded on the CPU with ``weights_only=True``
+    (never a full unpickle).
 
     Args:
         checkpoint: path to a SAM checkpoint (e.g. ``sam_vit_h_4b8939.pth``).
