@@ -1154,34 +1154,38 @@ def recurrence_chapter():
         md("""
         ## 5. Without recurrence ($T = 1$)
 
-        With `recurrence=False` the first step's verdict is final: the surviving queries keep the proposals they
-        got while competing with all 24. Table 2 of the paper reports this ablation (15.2 vs 67.6 mIoU on VOC);
-        Part II measures the toy analogue.
+        With `recurrence=False`, Algorithm 1 stops after its first step and `post_process(proposals)` receives
+        the proposal of *every* query: the classifier's scores are computed but never used, so absent queries
+        keep the regions they won while competing with all 24. Table 2 of the paper reports this ablation
+        (15.2 vs 67.6 mIoU on VOC); Part II measures the toy analogue. Between the two sits `max_steps=1`: one
+        step whose verdict *is* applied, without a second CAM.
         """),
         code("""
         single = CaR(model.proposal, model.classifier, cfg.replace(recurrence=False))(image, queries)
         car.figures.show_label_maps(image, [gt - 1, as_things(single.labels, queries), as_things(result.labels, queries)],
-                                    THINGS, ["ground truth", f"T = 1 ({len(single.kept)} kept)",
+                                    THINGS, ["ground truth", f"T = 1 (all {len(single.kept)} queries)",
                                              f"CaR, T = {len(result.steps)} ({len(result.kept)} kept)"],
                                     suptitle=f"{WORLD}: one step vs the recurrence")
         plt.show()
         """),
         md("""
         One scene is one draw. Over the first twelve scenes of the split, with all 24 concepts as queries each
-        time, we count which queries survive — present ones should, absent ones should not — and the number of
-        steps. $T = 1$ and CaR can differ in two places: *which* queries survive (this table) and the *masks* of
-        the survivors, which CaR recomputes without the removed competitors (the label maps above). Part II's
-        Table 2 analogue measures the resulting mIoU.
+        time, we count which queries reach post-processing — present ones should, absent ones should not — and
+        the number of steps. $T = 1$ keeps all of them by construction; one pruned step and CaR differ in the
+        *masks* of the survivors, which CaR recomputes without the removed competitors. Part II's Table 2
+        analogue measures the resulting mIoU.
         """),
         code("""
-        one_step = CaR(model.proposal, model.classifier, cfg.replace(recurrence=False))
-        tally = {"T = 1": [0, 0, 0], "CaR": [0, 0, 0]}          # present kept, absent kept, steps
+        variants = {"T = 1": CaR(model.proposal, model.classifier, cfg.replace(recurrence=False)),
+                    "one step, pruned": CaR(model.proposal, model.classifier, cfg.replace(max_steps=1)),
+                    "CaR": model}
+        tally = {name: [0, 0, 0] for name in variants}          # present kept, absent kept, steps
         n_present = 0
         for i in range(12):
             s = ds[i]
             here = objects_in(s.gt)
             n_present += len(here)
-            for name, m in (("T = 1", one_step), ("CaR", model)):
+            for name, m in variants.items():
                 r = m(s.image, list(THINGS))
                 tally[name][0] += len(set(r.kept) & set(here))
                 tally[name][1] += len(set(r.kept) - set(here))

@@ -76,25 +76,29 @@ for col, a, b in zip(TOY["columns"], maskclip, car):
               "CAM + class-aware affinity by plain grad-CAM drops to 41.1. The toy analogue runs the same three settings "
               "on the VOC-like toy split with `load_config('toy_voc').replace(recurrence=False)` and `cam_method='gradcam'`.",
         plot='''labels = [r["label"] for r in TOY["rows"]]
-paper_values = [r.values[-1] for r in PAPER.rows] + [None]  # the last toy row has no paper counterpart
+paper_values = [r.values[-1] for r in PAPER.rows] + [None, None]  # the two extra toy rows have no paper counterpart
 fig = bar_chart(labels, {"paper (real CLIP, VOC)": paper_values,
                          "toy world": [r["values"][-1] for r in TOY["rows"]]}, title="Table 2: paper vs toy")
 plt.show()''',
-        discuss='''t1, full, grad, t1_grad = (r["values"][-1] for r in TOY["rows"])
+        discuss='''t1, full, grad, t1_grad, pruned_once = (r["values"][-1] for r in TOY["rows"])
 print(f"toy, CAA proposals: recurrence adds {full - t1:+.1f} mIoU (paper: +52.4)")
 print(f"toy, grad-CAM proposals: recurrence adds {grad - t1_grad:+.1f} mIoU")
+print(f"toy, grad-CAM: full recurrence minus one pruned step {grad - pruned_once:+.1f} mIoU")
 print(f"toy: CAA minus grad-CAM (both recurrent) {full - grad:+.1f} (paper: +26.5)")''',
-        why="Why T = 1 is so much worse: without recurrence every absent query keeps the proposal it got in the first "
-            "softmax, and those proposals cover real objects; the classifier removes some queries but their masks were "
-            "computed while competing with them. The recurrence recomputes the CAMs with only the surviving queries. "
-            "See the recurrence chapter for the step-by-step figure, and the ledger for the official loop's "
-            "'at least two steps' rule. **Where the toy world disagrees**: the tiny CLIPs' attention is not "
-            "object-aligned (they were trained minutes, with mean-of-patches pooling), so CAA's affinity spreads each "
-            "map over the whole image and CAA is *worse* than plain grad-CAM there — the opposite of the paper. The "
-            "toy presets therefore propose with grad-CAM (extra last row). With clean grad-CAM maps and a classifier "
-            "that rejects absent queries at step 1, the toy world gains little from the recurrence: the absent "
-            "queries' maps rarely cover real objects. The recurrence pays off when absent queries steal "
-            "probability mass from present ones — which real CLIP's diffuse CAMs do.",
+        why="Why T = 1 is so much worse: Algorithm 1 stopped after one step hands `post_process` the proposal of "
+            "*every* query, and min–max normalisation gives each absent query a full-strength map, so absent "
+            "queries claim pixels of real objects and of the background in the final argmax. The recurrence lets "
+            "the classifier remove them, then recomputes the CAMs of the survivors without them. The toy world "
+            "agrees that the recurrence is vital (grad-CAM rows). **Where it disagrees**: (1) the tiny CLIPs' "
+            "attention is not object-aligned (they were trained minutes, with mean-of-patches pooling), so CAA's "
+            "affinity spreads each map over the whole image and CAA is *worse* than plain grad-CAM there — the "
+            "opposite of the paper; the toy presets therefore propose with grad-CAM. (2) In the toy world one "
+            "pruned step (`max_steps=1`, extra last row) is about as good as the full recurrence: the whole gain "
+            "comes from *removing* absent queries, almost none from recomputing the survivors' CAMs. The tiny "
+            "CLIPs are sharper than real CLIP — their CAM softmax gives absent queries little probability, so "
+            "removing them barely changes the present queries' maps; real CLIP's crowded embeddings let absent "
+            "queries steal probability mass, which the second CAM gives back. See the recurrence chapter for the "
+            "step-by-step figure and the ledger for the official loop's 'at least two steps' rule.",
         exercises=[("Set `max_steps=2` on the toy config and compare with the full recurrence.",
                     "`load_config('toy_voc').replace(max_steps=2)`; on VOC most images stop after two steps, so the "
                     "difference is small — the paper says the same for VOC and COCO."),
@@ -134,7 +138,9 @@ plt.show()''',
 print(f"toy best: {best['label']} ({best['values'][0]}); toy worst: {worst['label']} ({worst['values'][0]})")''',
         why="Prompts that keep the context (circle, contour, blur) help real CLIP because it recognises objects "
             "from their surroundings; blacking out the background makes the crop unnatural. In the toy world context "
-            "matters less (a shape's colour and outline identify it), so expect smaller differences.",
+            "matters less (a shape's colour and outline identify it), so expect smaller differences. The toy presets "
+            "use the toy world's best prompt (mask), chosen from this ablation the way the paper chose circle + blur "
+            "from its own; the paper's VOC combination is the row 'circle + blur'.",
         exercises=[("Add a 'box' prompt (our name for the official 'rectangle') to the toy runs.",
                     "`load_config('toy_voc').replace(prompts=('box',))` and evaluate with `car.evaluate.run_config`.")]),
     "5": dict(

@@ -52,8 +52,10 @@ class CaRConfig:
 
     # --- the recurrence (Algorithm 1) ---
     mode: str = "semantic"  # "semantic": one CAM softmax over all queries; "refer": one CAM per query
-    recurrence: bool = True  # False = a single step (T = 1, Table 2 first row)
-    max_steps: int | None = None  # no cap in the paper or the official code
+    recurrence: bool = True  # False = T = 1 of Algorithm 1 (Table 2 first row): one step, and every query's
+    #                          proposal is post-processed (the loop ends before the classifier's verdict is used)
+    max_steps: int | None = None  # cap on the steps, pruning applied (max_steps=1: one step, then the kept
+    #                               queries' step-1 proposals); no cap in the paper or the official code
     eta: float = 0.4  # η, §3.3 (VOC); official voc.yaml 0.4
     theta: float = 0.6  # θ, Eq. 6 (VOC); official voc.yaml 0.6
     lam: float = 0.4  # λ, CLIP-ES box threshold (VOC); official voc.yaml 0.4

@@ -190,8 +190,8 @@ class CaR:
         x = cls_mod.preprocess(self.classifier, prompted, cfg.classifier_crop)
         img = cls_mod.encode_images(self.classifier, x, cfg.classifier_skip_last_block)
         templates = TEMPLATE_SETS[cfg.templates]
-        text = torch.stack([self.text_embeddings(self.classifier, [t.format(q) for q in queries])
-                            for t in templates])  # (T, N, D)
+        flat = self.text_embeddings(self.classifier, [t.format(q) for t in templates for q in queries])
+        text = flat.reshape(len(templates), len(queries), -1)  # (T, N, D): one text call for every template
         p = cls_mod.mask_scores(img, text, self.classifier.logit_scale, cfg.classifier_score)
         return cls_mod.diagonal_scores(p).cpu().numpy()
 
@@ -211,7 +211,8 @@ class CaR:
         """Run Algorithm 1 on ``queries``.
 
         Returns:
-            (steps, final proposals float (N, H, W) with zeros for removed queries, final scores float (N,)).
+            (steps, final proposals float (N, H, W) with zeros for removed queries, final scores float (N,));
+            without recurrence (T = 1) every query keeps its step-1 proposal and score.
         """
         cfg = self.config
         n = len(queries)
@@ -238,7 +239,10 @@ class CaR:
             active = active[keep]
         final = np.zeros((n, *image.shape[:2]), np.float32)
         final_scores = np.zeros(n, np.float32)
-        if steps:
+        if steps and not cfg.recurrence:  # T = 1 (Algorithm 1 stopped after one step): post_process(proposals)
+            final[steps[0].indices] = steps[0].proposals
+            final_scores[steps[0].indices] = steps[0].scores
+        elif steps:
             last = steps[-1]
             kept = last.indices[last.kept]
             final[kept] = last.proposals[last.kept]

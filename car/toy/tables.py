@@ -75,12 +75,15 @@ def table1() -> dict:
 
 def table2() -> dict:
     cfg = load_config("toy_voc")  # the toy preset proposes with grad-CAM; the rows set the CAM explicitly
-    rows = [("T = 1, CLIP-ES (CAA)", False, "caa"), ("recurrent, CLIP-ES (CAA)", True, "caa"),
-            ("recurrent, gradCAM", True, "gradcam"), ("T = 1, gradCAM (extra row: the toy default)", False, "gradcam")]
+    rows = [("T = 1, CLIP-ES (CAA)", False, "caa", None), ("recurrent, CLIP-ES (CAA)", True, "caa", None),
+            ("recurrent, gradCAM", True, "gradcam", None),
+            ("T = 1, gradCAM (extra row: the toy default)", False, "gradcam", None),
+            ("one pruned step, gradCAM (extra row: max_steps=1)", True, "gradcam", 1)]
     return {"columns": ["w/ recurrence?", "CAM", "mIoU"],
-            "rows": [{"label": label, "values": [rec, "CLIP-ES" if cam == "caa" else "gradCAM",
-                                                 _run(cfg.replace(recurrence=rec, cam_method=cam))]}
-                     for label, rec, cam in rows]}
+            "rows": [{"label": label, "values": [rec if steps is None else "pruned once",
+                                                 "CLIP-ES" if cam == "caa" else "gradCAM",
+                                                 _run(cfg.replace(recurrence=rec, cam_method=cam, max_steps=steps))]}
+                     for label, rec, cam, steps in rows]}
 
 
 def table3() -> dict:
