@@ -317,7 +317,9 @@ def pool_and_project(bundle: ClipBundle, x: torch.Tensor, pool: str | None = Non
 
 
 @torch.no_grad()
-def encode_text(bundle: ClipBundle, texts: list[str]) -> torch.Tensor:
-    """L2-normalised text embeddings float (len(texts), D)."""
+def encode_text(bundle: ClipBundle, texts: list[str], batch_size: int = 256) -> torch.Tensor:
+    """L2-normalised text embeddings float (len(texts), D), ``batch_size`` texts per forward (bounds memory when
+    a large vocabulary meets 15 templates, e.g. ADE-847: 12,720 texts)."""
     tokens = bundle.tokenizer(texts).to(bundle.device)
-    return F.normalize(bundle.model.encode_text(tokens).float(), dim=-1)
+    out = [bundle.model.encode_text(chunk).float() for chunk in tokens.split(batch_size)]
+    return F.normalize(torch.cat(out), dim=-1)

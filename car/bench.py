@@ -559,14 +559,6 @@ def _counting_texts(clock: StageClock) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------- the floor
-def _gradcam_loop(state: cam_mod.ImageState, scores: torch.Tensor) -> torch.Tensor:
-    """Grad-CAMs with one ``autograd.grad`` per query (retain_graph) instead of car's batched VJP: float (Q, h, w)."""
-    acts = state.activation[0, 1:].detach()  # (n, C)
-    alpha = torch.stack([torch.autograd.grad(s, state.activation, retain_graph=True)[0][0, 1:].mean(0)
-                         for s in scores]) if len(scores) else acts.new_zeros(0, acts.shape[1])  # (Q, C)
-    return cam_mod.minmax(torch.relu(alpha @ acts.T).reshape(len(scores), *state.grid))
-
-
 def floor(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image: np.ndarray,
           queries: Sequence[str], schedule: Sequence[np.ndarray], *, clock: StageClock | None = None,
           text: bool = True) -> PathRun:
@@ -638,20 +630,20 @@ def compare_runs(a: PathRun, b: PathRun) -> dict[str, Any]:
 
 def compare_gradients(bundle: ClipBundle, config: CaRConfig, image: np.ndarray, queries: Sequence[str],
                       repeats: int = 1) -> dict[str, Any]:
-    """car's batched VJP (``is_grads_batched``, ``car.cam.gradcam_from_scores``) vs a loop of
-    ``autograd.grad`` with ``retain_graph``, on the same cached graph: best-of-``repeats`` seconds and the max
-    difference of the CAMs."""
+    """``car.cam.gradcam_from_scores`` with all queries in one batched VJP (``is_grads_batched``) vs a loop of
+    ``autograd.grad`` with ``retain_graph`` (``chunk=1``), on the same cached graph: best-of-``repeats`` seconds,
+    the max difference of the CAMs and the chunk car picks by default (``car.cam.vjp_chunk``)."""
     state = cam_mod.encode_image(bundle, image)
     text = encode_text(bundle, list(queries))
     bg = encode_text(bundle, _background_texts(config, queries))
-    out: dict[str, Any] = {"num_queries": len(queries)}
+    out: dict[str, Any] = {"num_queries": len(queries), "default_chunk": cam_mod.vjp_chunk(state)}
     cams = {}
-    for name, fn in (("loop", _gradcam_loop), ("batched", cam_mod.gradcam_from_scores)):
+    for name, chunk in (("loop", 1), ("batched", max(2, len(queries)))):
         best = math.inf
         for _ in range(max(1, repeats)):
             scores = cam_mod.target_probabilities(state, text, bg, bundle.logit_scale)
             t0 = time.perf_counter()
-            cams[name] = fn(state, scores)
+            cams[name] = cam_mod.gradcam_from_scores(state, scores, chunk=chunk)
             best = min(best, time.perf_counter() - t0)
         out[f"{name}_s"] = round(best, 4)
     out["max_abs_diff"] = float((cams["loop"] - cams["batched"]).abs().max())

@@ -149,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=1)
     b.add_argument("--steps", type=int, default=2)
     b.add_argument("--out", default="results/bench.json")
+    b.add_argument("--no-sweep", dest="sweep", action="store_false",
+                   help="skip the growth sweeps (number of queries, image size)")
+    b.add_argument("--sweep-queries", type=int, nargs="+", metavar="N",
+                   help="query counts of the sweep (default: 5 20 80 150)")
+    b.add_argument("--no-isolate", dest="isolate", action="store_false",
+                   help="run every path in this process (faster; no per-path peak memory)")
+    b.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     b.set_defaults(func=_bench)
     return p
 

@@ -83,3 +83,13 @@ def test_image_conversion(make) -> None:
 def test_sixteen_bit_scaling_is_exact() -> None:
     assert to_rgb_uint8(np.full((2, 2, 3), 65535, np.uint16)).max() == 255
     assert to_rgb_uint8(np.full((2, 2, 3), 25700, np.uint16)).max() == 100
+
+
+def test_text_encoding_in_batches_equals_one_batch(clip_tiny) -> None:
+    from car.backbones import encode_text
+
+    texts = [f"a photo of a {w}." for w in ("cat", "dog", "red square", "sky", "grass")]
+    one = encode_text(clip_tiny, texts, batch_size=len(texts))
+    assert torch.allclose(encode_text(clip_tiny, texts, batch_size=2), one, atol=1e-5)
+    assert torch.allclose(one.norm(dim=-1), torch.ones(len(texts)), atol=1e-5)
+    assert encode_text(clip_tiny, [], batch_size=2).shape[0] == 0

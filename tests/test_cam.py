@@ -92,3 +92,23 @@ def test_non_square_and_resolution_agnostic_forward(clip_tiny) -> None:
     maps = cam.gradcam(state, encode_text(clip_tiny, ["a"]), encode_text(clip_tiny, ["b"]), 100.0)
     up = cam.upsample(maps, state.size)
     assert up.shape == (1, 70, 33) and float(up.min()) >= 0 and float(up.max()) <= 1 + 1e-6
+
+
+def test_every_gradient_chunk_gives_the_official_maps(clip_tiny, rgb) -> None:
+    text = encode_text(clip_tiny, ["cat", "dog", "red square"])
+    bg = encode_text(clip_tiny, ["a clean origami sky."])
+    state = cam.encode_image(clip_tiny, rgb)
+    ref = _official_cams(clip_tiny, rgb, text, bg, 100.0)
+    for chunk in (1, 2, 3, None):  # 1 = a loop of backwards; 2 = one batched VJP of 2 then 1; None = the budget
+        scores = cam.target_probabilities(state, text, bg, 100.0)
+        assert torch.allclose(cam.gradcam_from_scores(state, scores, chunk=chunk), ref, atol=1e-5), chunk
+
+
+def test_vjp_chunk_batches_small_models_and_loops_large_ones() -> None:
+    def state(tokens: int, width: int) -> cam.ImageState:
+        return cam.ImageState(torch.zeros(1, tokens, width), torch.zeros(8), torch.zeros(1, 1, 1), (1, 1), (1, 1))
+
+    # per query 4 * (12 * 65 * 128 + 2 * 2 * 65**2) bytes = 466,960 → 143 queries fit in 64 MiB
+    assert cam.vjp_chunk(state(65, 128)) == 64 * 2**20 // (4 * (12 * 65 * 128 + 2 * 2 * 65 ** 2)) == 143
+    assert cam.vjp_chunk(state(769, 768)) == 1  # ViT-B/16 at 512 x 384: one backward per query
+    assert cam.vjp_chunk(state(65, 128), budget=1) == 1
