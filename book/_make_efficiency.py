@@ -110,8 +110,9 @@ def cells() -> list:
           official templates, the classifier's image tower runs $15 N_t$ times per step.
 
         car (`car.model.CaR`) runs the CAM backbone once per image, keeps block $L$'s graph and gets every query's
-        gradient from batched vector–Jacobian products, computes the affinity once, encodes each text once per
-        vocabulary (a cache), and scores the $N_t$ prompted images in one batch. The **floor** is only the
+        gradient from it (batched vector–Jacobian products where they fit a memory budget, one backward per
+        query where they do not), computes the affinity once, encodes each text once per vocabulary (a cache),
+        and scores the $N_t$ prompted images in batches sized to a memory budget. The **floor** is only the
         network work: one backbone forward, one backward per query and step, each distinct text encoded once,
         one classifier forward per prompted image — no CAA, prompts or CRF.
 
@@ -257,18 +258,22 @@ def cells() -> list:
         """),
         md("""
         Against the floor, car's extra time is what the floor leaves out on purpose — CAA, the visual prompts, the
-        CRF, preprocessing of the prompted images — plus two choices of car: text encoded in many small batches
-        (one call per template) instead of two large ones, and the gradients of a step taken as one batched
-        product where the floor loops over the queries (section 5 compares the two). On the memory side, car keeps block $L$'s graph for the whole image and differentiates all
-        queries of a step at once: the batched vector–Jacobian product materialises the attention gradients of
-        every query together ($Q \\times$ heads $\\times n^2$ floats, $n$ = patch tokens), where the official
-        loop holds one query's at a time. That is the price of batching and it grows with the image size.
+        CRF, preprocessing of the prompted images. On the memory side, every batch car forms is sized to a memory
+        budget (`car.backbones.batch_size_for`, `car.cam.vjp_chunk`). On a CPU, batching a large model buys no
+        speed but multiplies the peak — measured on the random ViT-L/14 with 2 cores: five prompted images in one
+        batch 5.16 s and 134 MiB above the start, one by one 5.10 s and 22 MiB; 75 classifier texts in one batch
+        7.18 s and 261 MiB, in batches of 16 6.63 s and 61 MiB. So on a CPU ViT-L/14 sees one prompted image and
+        nine texts per forward, and ViT-B/16's gradients are taken one query at a time; the tiny toy models,
+        where per-call overhead dominates, get large batches. An earlier version batched everything and used
+        about 1.6 x the official order's peak memory; the budgets brought it below the official order while
+        keeping car within a few per cent of the floor.
 
         ## 5. Gradients: one batched product or a loop?
 
-        `car.cam.gradcam_from_scores` gets all gradients from `torch.autograd.grad(..., is_grads_batched=True)`
-        (vmap over one-hot cotangents). A plain loop of `autograd.grad(..., retain_graph=True)` over the queries
-        does the same arithmetic one query at a time. Both on the same cached graph:
+        `car.cam.gradcam_from_scores` can get the gradients of a chunk of queries from one
+        `torch.autograd.grad(..., is_grads_batched=True)` (vmap over one-hot cotangents), or loop
+        `autograd.grad(..., retain_graph=True)` over the queries — the same arithmetic one query at a time.
+        `car.cam.vjp_chunk` picks the chunk from a 64 MiB budget. Both extremes on the same cached graph:
         """),
         code("""
         def grad_rows(world):
@@ -285,8 +290,9 @@ def cells() -> list:
         operation is tiny and the batched product wins by saving Python and dispatch overhead; on the real
         ViT-B/16 at 500 x 375 (769 tokens) the batched product has to materialise every query's attention
         gradients at once, and in the committed CPU run the plain loop was faster — and it holds one query's
-        gradients at a time. On a GPU, where one large kernel replaces many small launches, batching is expected
-        to pay off (not measured here).
+        gradients at a time. That is why car loops there (`vjp_chunk` is 1 for ViT-B/16 at this size) and
+        batches on the toy models. On a GPU, where one large kernel replaces many small launches, batching is
+        expected to pay off (not measured here).
 
         ## 6. More queries, larger images
 
@@ -313,9 +319,11 @@ def cells() -> list:
         and one classifier forward per prompted image. The official order multiplies the second by the number of
         templates. With larger images the CAM backbone and its attention ($n^2$ in the number of patch tokens)
         grow fastest, and so does the CRF (linear in pixels); the classifier does not care, it always sees
-        224 x 224 crops. Where the real-architecture curve bends upward at the largest $N$, the batched gradient
-        product is the cause: it materialises the attention gradients of up to 64 queries at a time, and on a CPU
-        that memory traffic costs more per query than the arithmetic.
+        224 x 224 crops. The sweep also caught a cost that grew faster than the work: the official fallback
+        recomputes an all-zero CAM without the background queries, and an earlier car recomputed *every* query
+        of the step when any one was empty — with 150 random-weight queries 8 CAMs were empty, so the whole
+        step's gradients ran twice (53.6 s at 150 queries vs 19.9 s at 80). car now recomputes only the empty
+        ones, as the official per-query loop does.
 
         ## 7. The paper's 950 ms — different hardware
 

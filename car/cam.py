@@ -23,7 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from car.backbones import ClipBundle, blocks, embed_patches, image_tensor, pool_and_project, run_blocks
+from car.backbones import (ClipBundle, activation_bytes, blocks, embed_patches, image_tensor, pool_and_project,
+                           run_blocks)
 
 #: Denominator guard of the official min–max normalisation (official cam.py ``scale_cam_image``: 1e-15;
 #: upstream pytorch-grad-cam: 1e-7, which rescales weak raw CAMs — raw grad-CAMs peak near 1e-7 on the toy models).
@@ -142,12 +143,11 @@ VJP_BUDGET_BYTES = 64 * 2**20
 def vjp_chunk(state: ImageState, budget: int = VJP_BUDGET_BYTES) -> int:
     """Queries per batched VJP for ``state`` under ``budget`` bytes (1 = a plain loop of backwards).
 
-    Per query the backward of block L holds about a dozen (1 + n, C) tensors and two (heads, 1 + n, 1 + n)
-    attention tensors (heads = C / 64, OpenAI CLIP's head width); the estimate only has to rank models.
+    Per query the backward of block L holds about what a forward of the block does
+    (:func:`car.backbones.activation_bytes`, heads = C / 64, OpenAI CLIP's head width).
     """
     tokens, width = state.activation.shape[1:]
-    per_query = 4 * (12 * tokens * width + 2 * max(1, width // 64) * tokens * tokens)
-    return max(1, budget // per_query)
+    return max(1, budget // activation_bytes(tokens, width, max(1, width // 64)))
 
 
 def gradcam_from_scores(state: ImageState, scores: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
@@ -193,9 +193,9 @@ def gradcam(state: ImageState, text: torch.Tensor, background: torch.Tensor, log
     """
     cams = gradcam_from_scores(state, target_probabilities(state, text, background, logit_scale, mode))
     empty = cams.flatten(1).amax(1) <= 0
-    if empty.any() and len(background):
-        retry = gradcam_from_scores(state, target_probabilities(state, text, background[:0], logit_scale, mode))
-        cams[empty] = retry[empty]
+    if empty.any() and len(background):  # only the empty ones are recomputed (the official loop is per query)
+        retry = target_probabilities(state, text, background[:0], logit_scale, mode)
+        cams[empty] = gradcam_from_scores(state, retry[empty])
     return cams
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from car.backbones import ClipBundle, blocks, embed_patches, pool_and_project, run_blocks
+from car.backbones import ClipBundle, batch_size_for, blocks, embed_patches, pool_and_project, run_blocks
 
 
 def preprocess(bundle: ClipBundle, images: np.ndarray, crop: str = "center") -> torch.Tensor:
@@ -47,12 +47,18 @@ def preprocess(bundle: ClipBundle, images: np.ndarray, crop: str = "center") -> 
 
 @torch.no_grad()
 def encode_images(bundle: ClipBundle, x: torch.Tensor, skip_last_block: bool = True,
-                  batch_size: int = 32) -> torch.Tensor:
+                  batch_size: int | None = None) -> torch.Tensor:
     """L2-normalised image embeddings float (N, D) of preprocessed images float (N, 3, S, S).
 
-    Pooling is the model's own (CLS for OpenAI CLIP, mean of patches for the toy CLIPs).
+    Pooling is the model's own (CLS for OpenAI CLIP, mean of patches for the toy CLIPs). ``batch_size`` images
+    per forward; default: a memory budget (:func:`car.backbones.batch_size_for`; one ViT-L/14 image at a time on
+    a CPU, dozens of toy images).
     """
     stop = len(blocks(bundle)) - 1 if skip_last_block else None
+    if batch_size is None:
+        p = bundle.patch_size
+        tokens = 1 + (x.shape[-2] // p) * (x.shape[-1] // p)
+        batch_size = batch_size_for(bundle, tokens, bundle.visual.conv1.out_channels, blocks(bundle)[0].attn.num_heads)
     out = []
     for chunk in x.split(batch_size):
         tokens, _ = embed_patches(bundle, chunk)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m car segment | evaluate | configs | toy train | toy report | bench``."""
+"""Command line: ``python -m car segment | evaluate | configs | toy train | toy train-seg | toy report | toy tables | bench``."""
 from __future__ import annotations
 
 import argparse
@@ -78,6 +78,13 @@ def _toy(args: argparse.Namespace) -> int:
         path, log = train(cfg, out=args.out)
         print(f"wrote {path}; last epoch: {json.dumps(log[-1])}")
         return 0
+    if args.toy_cmd == "train-seg":
+        from car.toy.segmenter import CHECKPOINT, SegTrainConfig, train_segmenter
+
+        out = args.out or CHECKPOINT
+        _, log = train_segmenter(SegTrainConfig(steps=args.steps, seed=args.seed), out=out)
+        print(f"wrote {out}; last log: {json.dumps(log[-1])}")
+        return 0
     if args.toy_cmd == "tables":
         from car.toy.tables import TABLES, toy_table
 
@@ -136,11 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--seed", type=int, default=0)
     tt.add_argument("--stop-at", type=int, help="end at this step (the learning-rate schedule still spans --steps)")
     tt.add_argument("--out", help="checkpoint path (default: the shipped one in car/toy/checkpoints)")
+    ts = tsub.add_parser("train-seg", help="train the mask-supervised toy segmenter of Table I (seen concepts)")
+    ts.add_argument("--steps", type=int, default=300)
+    ts.add_argument("--seed", type=int, default=0)
+    ts.add_argument("--out", help="checkpoint path (default: the shipped car/toy/checkpoints/toy-seg.pt)")
     tr = tsub.add_parser("report")
     tr.add_argument("--limit", type=int, help="images per split (default: the whole split)")
     tr.add_argument("--quiet", action="store_true")
     tb = tsub.add_parser("tables", help="recompute the cached toy analogues of the paper's tables")
-    tb.add_argument("keys", nargs="*", help="table keys (1 2 3 4 5 6 7 8 J); default: all")
+    tb.add_argument("keys", nargs="*", help="table keys (1 2 3 4 5 6 7 8 I J); default: all")
     t.set_defaults(func=_toy)
 
     b = sub.add_parser("bench", help="time car against the official loop order and the floor")

@@ -93,3 +93,11 @@ def test_text_encoding_in_batches_equals_one_batch(clip_tiny) -> None:
     assert torch.allclose(encode_text(clip_tiny, texts, batch_size=2), one, atol=1e-5)
     assert torch.allclose(one.norm(dim=-1), torch.ones(len(texts)), atol=1e-5)
     assert encode_text(clip_tiny, [], batch_size=2).shape[0] == 0
+
+
+def test_batch_sizes_follow_the_memory_budget(clip_tiny) -> None:
+    from car.backbones import activation_bytes, batch_size_for
+
+    assert activation_bytes(10, 64, 2) == 4 * 10 * (12 * 64 + 2 * 2 * 10) == 32320
+    assert batch_size_for(clip_tiny, 10, 64, 2, budget=3 * 32320 + 5) == 3
+    assert batch_size_for(clip_tiny, 10, 64, 2, budget=1) == 1  # never zero

@@ -112,3 +112,25 @@ def test_vjp_chunk_batches_small_models_and_loops_large_ones() -> None:
     assert cam.vjp_chunk(state(65, 128)) == 64 * 2**20 // (4 * (12 * 65 * 128 + 2 * 2 * 65 ** 2)) == 143
     assert cam.vjp_chunk(state(769, 768)) == 1  # ViT-B/16 at 512 x 384: one backward per query
     assert cam.vjp_chunk(state(65, 128), budget=1) == 1
+
+
+def test_all_zero_cams_are_recomputed_without_background_and_only_those(clip_tiny, rgb, monkeypatch) -> None:
+    text = encode_text(clip_tiny, ["cat", "dog", "red square"])
+    bg = encode_text(clip_tiny, ["a clean origami sky."])
+    state = cam.encode_image(clip_tiny, rgb)
+    no_bg = cam.gradcam_from_scores(state, cam.target_probabilities(state, text, bg[:0], 100.0))
+    with_bg = cam.gradcam_from_scores(state, cam.target_probabilities(state, text, bg, 100.0))
+    real, sizes = cam.gradcam_from_scores, []
+
+    def first_call_loses_dog(state, scores, chunk=None):
+        sizes.append(len(scores))
+        out = real(state, scores, chunk)
+        if len(sizes) == 1:
+            out[1] = 0  # as if the dog's CAM were all zero
+        return out
+
+    monkeypatch.setattr(cam, "gradcam_from_scores", first_call_loses_dog)
+    out = cam.gradcam(state, text, bg, 100.0)
+    assert sizes == [3, 1]  # the retry differentiates the empty query only
+    assert torch.allclose(out[1], no_bg[1], atol=1e-6)
+    assert torch.allclose(out[[0, 2]], with_bg[[0, 2]], atol=1e-6)

@@ -16,6 +16,7 @@ toy_video      Ref-DAVIS 2017 (moving objects, one expression) 8 frames, 2–3 t
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -76,8 +77,9 @@ class ToyRefer(BaseDataset):
 
     kind = "refer"
 
-    def __init__(self, name: str, scenes: list[Scene]):
-        items = [(s, k, e) for s in scenes for k in range(len(s.things)) if (e := referring_expression(s, k))]
+    def __init__(self, name: str, scenes: list[Scene], concepts: Sequence[str] | None = None):
+        items = [(s, k, e) for s in scenes for k in range(len(s.things)) if (e := referring_expression(s, k))
+                 and (concepts is None or s.things[k].concept in concepts)]
         super().__init__(name=name, split="val", root=TOY_ROOT, num_samples=len(items))
         self.items = items
 
@@ -138,6 +140,13 @@ def toy_dataset(name: str, num_samples: int | None = None, size: int = 64) -> Ba
     if name == "toy_refcoco":
         return ToyRefer(name, _scenes(seed, n, size=size, num_things=(2, 3), num_stuff=(1, 2), distinct=False))
     return ToyVideo(name, _scenes(seed, n, size=size, num_things=(2, 3), num_stuff=(1, 1)), seed=seed)
+
+
+def toy_refer_subset(concepts: Sequence[str], name: str = "toy_refcoco_subset") -> BaseDataset:
+    """The toy_refcoco split restricted to expressions whose target is one of ``concepts`` (Table I: seen vs
+    unseen concepts of the mask-supervised toy segmenter)."""
+    seed, n = _SEEDS["toy_refcoco"], DEFAULT_SIZES["toy_refcoco"]
+    return ToyRefer(name, _scenes(seed, n, num_things=(2, 3), num_stuff=(1, 2), distinct=False), concepts)
 
 
 def register_toy_splits() -> None:

@@ -48,8 +48,9 @@ def _run(cfg: CaRConfig, metric: str = "mIoU") -> float:
     return round(100 * _metrics(cfg)[metric], 1)
 
 
-def _run_model(model: Callable, cfg: CaRConfig) -> float:
-    ds = get_dataset(cfg.dataset, None)
+def _run_model(model: Callable, cfg: CaRConfig, ds=None) -> float:
+    """mIoU (%) of ``model`` on ``ds`` (default: the config's split), first ``LIMITS`` samples."""
+    ds = ds if ds is not None else get_dataset(cfg.dataset, None)
     with tempfile.TemporaryDirectory() as tmp:
         res = evaluate(ds, make_predictor(model, ds), out=Path(tmp) / "r.json", limit=LIMITS.get(cfg.dataset),
                        config=cfg, progress=False)
@@ -137,6 +138,22 @@ def table7() -> dict:
                                                                          round(100 * m["cIoU"], 1)]}]}
 
 
+def tableI() -> dict:
+    """Mask-supervised toy segmenter (trained on the seen concepts) vs training-free CaR, on toy referring
+    expressions about seen and about unseen concepts (the analogue of OVSeg vs CaR)."""
+    from car.model import CaR
+    from car.toy.segmenter import SEEN_THINGS, UNSEEN_THINGS, ToySegmenter
+    from car.toy.splits import toy_refer_subset
+
+    cfg = load_config("toy_refcoco")
+    models = {"mask-supervised toy segmenter (trained on 16 seen concepts)": ToySegmenter.load(),
+              "CaR (toy-b, referring mode, no training)": CaR.from_config(cfg)}
+    subsets = [toy_refer_subset(SEEN_THINGS, "toy_refcoco_seen"), toy_refer_subset(UNSEEN_THINGS, "toy_refcoco_unseen")]
+    return {"columns": ["seen concepts", "unseen concepts"],
+            "rows": [{"label": label, "values": [_run_model(m, cfg, ds) for ds in subsets]}
+                     for label, m in models.items()]}
+
+
 def table8() -> dict:
     m = _metrics(load_config("toy_video"))
     return {"columns": ["J&F", "J", "F"],
@@ -152,7 +169,8 @@ def tableJ() -> dict:
 
 
 TABLES: dict[str, Callable[[], dict]] = {"1": table1, "2": table2, "3": table3, "4": table4, "5": table5,
-                                        "6": table6, "7": table7, "8": table8, "J": tableJ}
+                                        "6": table6, "7": table7, "8": table8, "I": tableI,
+                                        "J": tableJ}
 
 
 def toy_table(key: str, recompute: bool = False, cache_dir: Path = CACHE_DIR) -> dict:
