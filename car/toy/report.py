@@ -38,13 +38,13 @@ def zero_shot_map(model_name: str, split: str = "toy_voc", limit: int | None = N
     return 100 * mean_average_precision((images @ text.T).numpy(), positives)
 
 
-def miou_of(config, name: str, limit: int | None, progress: bool) -> float:
-    res = run_config(config, out=RESULTS / f"report_{name}.json", limit=limit, progress=progress)
+def miou_of(config, name: str, limit: int | None, progress: bool, out_dir: Path = RESULTS) -> float:
+    res = run_config(config, out=Path(out_dir) / f"report_{name}.json", limit=limit, progress=progress)
     return round(100 * res["metrics"]["mIoU"], 1)
 
 
-def report(limit: int | None = None, progress: bool = True) -> dict:
-    """Compute the report (results JSONs of each run are kept under ``results/toy``)."""
+def report(limit: int | None = None, progress: bool = True, out_dir: str | Path = RESULTS) -> dict:
+    """Compute the report (the results JSON of each run is kept under ``out_dir``, default ``results/toy``)."""
     cfg = load_config("toy_voc")
     maps = {m: round(zero_shot_map(m, limit=limit), 1) for m in ("toy-b", "toy-l")}
     logs = {m: torch.load(load_clip(m).pretrained, weights_only=True)["log"][-1] for m in ("toy-b", "toy-l")}
@@ -57,7 +57,7 @@ def report(limit: int | None = None, progress: bool = True) -> dict:
         "CaR with CAA (the paper's proposal generator)": cfg.replace(cam_method="caa"),
         "T=1 with CAA": cfg.replace(recurrence=False, cam_method="caa"),
     }
-    miou = {k: miou_of(v, f"{i}", limit, progress) for i, (k, v) in enumerate(runs.items())}
+    miou = {k: miou_of(v, f"{i}", limit, progress, Path(out_dir)) for i, (k, v) in enumerate(runs.items())}
     full, single = miou["CaR (full, toy preset: grad-CAM proposals)"], miou["T=1 (no recurrence)"]
     return {
         "world": "toy (not real CLIP)",

@@ -31,7 +31,7 @@ def fingerprint() -> str:
     """sha256 over the package's code, presets and toy checkpoints (what every toy number depends on)."""
     h = hashlib.sha256()
     files = sorted(p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".yaml", ".pt", ".txt")
-                   and "__pycache__" not in p.parts and p.name not in ("paper.py", "bench.py", "cli.py", "viz.py", "figures.py"))
+                   and "__pycache__" not in p.parts and p.name not in ("paper.py", "bench.py", "cli.py", "viz.py", "figures.py", "report.py"))
     for p in files:
         h.update(str(p.relative_to(PACKAGE)).encode())
         h.update(p.read_bytes())
