@@ -208,9 +208,9 @@ def train_segmenter(cfg: SegTrainConfig = SegTrainConfig(), out: str | Path | No
         opt.step()
         sched.step()
         if (step + 1) % 50 == 0 or step + 1 == cfg.steps:
-            acc = float((logits.argmax(1) == target).float().mean())
-            log.append({"step": step + 1, "loss": round(float(loss), 4), "pixel_acc": round(acc, 4)})
-            bar.set_postfix(loss=f"{float(loss):.3f}", acc=f"{acc:.3f}")
+            value, acc = loss.detach().item(), (logits.argmax(1) == target).float().mean().item()
+            log.append({"step": step + 1, "loss": round(value, 4), "pixel_acc": round(acc, 4)})
+            bar.set_postfix(loss=f"{value:.3f}", acc=f"{acc:.3f}")
     seg = ToySegmenter(bundle, head, SEEN_THINGS)
     if out is not None:
         save_segmenter(seg, out, cfg, log)
