@@ -409,6 +409,8 @@ def cells() -> list:
 
 def notebook() -> nbformat.NotebookNode:
     nb = new_notebook(cells=cells())
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"efficiency-{i:02d}"  # stable ids: regenerating gives identical files
     nb.metadata["kernelspec"] = dict(KERNEL)
     nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
     return nb

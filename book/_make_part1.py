@@ -1872,9 +1872,9 @@ def toy_world_chapter():
         """),
         md("""
         Without recurrence the absent queries keep their min–max-normalised maps and claim pixels everywhere; the
-        recurrence removes them. One pruned step is about as good as the full recurrence here: the tiny CLIPs are
-        sharp enough that absent queries barely change the present queries' CAMs, so recomputing them adds
-        little (Part II, Table 2). CAA is worse than grad-CAM on these models, whose attention is not
+        recurrence removes them. One pruned step is about as good as the full recurrence here: absent queries
+        hold little of the toy CLIPs' CAM softmax, so recomputing the survivors' CAMs without them adds little
+        (Part II, Table 2). CAA is worse than grad-CAM on these models, whose attention is not
         object-aligned — the reason the toy presets propose with grad-CAM.
 
         ## 6. What the toy world can and cannot show

@@ -94,10 +94,11 @@ print(f"toy: CAA minus grad-CAM (both recurrent) {full - grad:+.1f} (paper: +26.
             "affinity spreads each map over the whole image and CAA is *worse* than plain grad-CAM there — the "
             "opposite of the paper; the toy presets therefore propose with grad-CAM. (2) In the toy world one "
             "pruned step (`max_steps=1`, extra last row) is about as good as the full recurrence: the whole gain "
-            "comes from *removing* absent queries, almost none from recomputing the survivors' CAMs. The tiny "
-            "CLIPs are sharper than real CLIP — their CAM softmax gives absent queries little probability, so "
-            "removing them barely changes the present queries' maps; real CLIP's crowded embeddings let absent "
-            "queries steal probability mass, which the second CAM gives back. See the recurrence chapter for the "
+            "comes from *removing* absent queries, almost none from recomputing the survivors' CAMs. Measured: at "
+            "toy-b's own logit scale the absent queries hold about 12 % of the softmax over whole toy images, so "
+            "removing them changes the present queries' maps little. Real CLIP's embeddings of related classes "
+            "(cat, dog) are far closer, which is where the second CAM is expected to matter — a hypothesis: the "
+            "paper reports no pruned-step row. See the recurrence chapter for the "
             "step-by-step figure and the ledger for the official loop's 'at least two steps' rule.",
         exercises=[("Set `max_steps=2` on the toy config and compare with the full recurrence.",
                     "`load_config('toy_voc').replace(max_steps=2)`; on VOC most images stop after two steps, so the "
@@ -284,6 +285,8 @@ def chapter(key: str, spec: dict) -> nbformat.NotebookNode:
             for i, (q, a) in enumerate(spec["exercises"] + [tuple(t.format(key=key) for t in RECOMPUTE)][: max(0, 2 - len(spec["exercises"]))], 1))),
     ]
     nb = new_notebook(cells=cells)
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"{name}-{i:02d}"  # stable ids: regenerating gives identical files
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}  # `!pip` lexes without a warning
     return nb
