@@ -1,4 +1,5 @@
-"""Command line: ``python -m car segment | evaluate | configs | toy train | toy train-seg | toy report | toy tables | bench``."""
+"""Command line: ``python -m car segment | evaluate | configs | toy train | toy train-seg | toy report |
+toy tables | bench``."""
 from __future__ import annotations
 
 import argparse

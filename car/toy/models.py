@@ -69,13 +69,42 @@ def save_checkpoint(model: open_clip.CLIP, tokenizer: WordTokenizer, size: str, 
         "state_dict": state,
         "log": log or [],
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    save_payload(payload, path)
     log_path = path.with_suffix(".log.json")  # the training log beside the weights, readable without torch
     log_path.with_suffix(".tmp").write_text(json.dumps({"size": size, "log": log or []}, indent=1), encoding="utf-8")
     os.replace(log_path.with_suffix(".tmp"), log_path)
     return path
+
+
+def save_payload(payload: dict[str, Any], path: str | Path) -> Path:
+    """``torch.save`` a checkpoint dict atomically (a temporary file beside it, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_payload(path: str | Path, fmt: str, what: str, train_command: str) -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` of a checkpoint dict whose ``"format"`` is ``fmt``.
+
+    Raises:
+        FileNotFoundError: no file (the message names ``train_command``).
+        ValueError: corrupt, not a torch file, or another format — one line saying what to do.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} is missing; restore it with `git checkout -- {path}` "
+                                f"or train it with `{train_command}`")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated / not a torch file / unsafe pickle
+        raise ValueError(f"{what} {path} is corrupt or not a torch checkpoint ({type(e).__name__}); "
+                         f"retrain it with `{train_command}`") from e
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise ValueError(f"{path} is not a {what} (expected format {fmt!r}); retrain it with `{train_command}`")
+    return payload
 
 
 def load_checkpoint(path: str | Path) -> tuple[open_clip.CLIP, WordTokenizer, dict[str, Any]]:
@@ -89,17 +118,8 @@ def load_checkpoint(path: str | Path) -> tuple[open_clip.CLIP, WordTokenizer, di
         ValueError: the file is not a toy checkpoint, is corrupt, or belongs to another architecture.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"toy checkpoint {path} is missing; restore it with `git checkout -- {path}` "
-            f"or train it with `python -m car toy train --size {path.stem.removeprefix('toy-')}`")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated / not a torch file / unsafe pickle
-        raise ValueError(f"toy checkpoint {path} is corrupt or not a torch checkpoint ({type(e).__name__}); "
-                         f"retrain it with `python -m car toy train`") from e
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a car toy checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    payload = load_payload(path, CHECKPOINT_FORMAT, "car toy checkpoint",
+                           f"python -m car toy train --size {path.stem.removeprefix('toy-')}")
     model, tokenizer = build_toy_clip(payload["size"], tuple(payload["words"]))
     try:
         model.load_state_dict({k: v.float() if v.is_floating_point() else v

@@ -2,8 +2,8 @@
 
 Reports each model's zero-shot multi-label mAP and, on the VOC-like split, the mIoU of one step without
 recurrence (T = 1 of Algorithm 1: every query's step-1 proposal is post-processed), of one step with the
-classifier's verdict applied, and of full CaR — with the toy preset's grad-CAM proposals and with CLIP-ES's CAA — against
-the targets (full CaR ≥ 55 mIoU and ≥ 15 above T = 1).
+classifier's verdict applied, and of full CaR — with the toy preset's grad-CAM proposals and with CLIP-ES's
+CAA — against the targets (full CaR ≥ 55 mIoU and ≥ 15 above T = 1).
 """
 from __future__ import annotations
 

@@ -15,8 +15,6 @@ training-free CaR on toy referring expressions about seen and about unseen conce
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -26,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from car.backbones import ClipBundle, embed_patches, encode_text, load_clip, run_blocks, to_rgb_uint8
+from car.backbones import ClipBundle, embed_patches, encode_text, image_tensor, load_clip, run_blocks, to_rgb_uint8
 from car.maskclip import DenseResult
 from car.model import check_queries
-from car.toy.models import CHECKPOINT_DIR
+from car.toy.models import CHECKPOINT_DIR, load_payload, save_payload
 from car.toy.scenes import COLOURS, STUFF, THINGS, render, sample_scene
 from car.vocab import CAM_TEMPLATE, background_queries
 
@@ -88,20 +86,10 @@ class ToySegmenter:
         """Load a checkpoint written by :func:`train_segmenter` (``weights_only=True``).
 
         Raises:
-            FileNotFoundError / ValueError: missing, corrupt or foreign checkpoint, with what to do.
+            FileNotFoundError / ValueError: missing, corrupt or foreign checkpoint, with what to do
+            (:func:`car.toy.models.load_payload`).
         """
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no toy segmenter checkpoint at {path}; train one with "
-                                    f"`python -m car toy train-seg`")
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-            raise ValueError(f"{path} is not a readable toy segmenter checkpoint ({type(e).__name__}); "
-                             f"retrain it with `python -m car toy train-seg`") from None
-        if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a toy segmenter checkpoint (format {FORMAT!r} expected); "
-                             f"retrain it with `python -m car toy train-seg`")
+        ckpt = load_payload(path, FORMAT, "toy segmenter checkpoint", "python -m car toy train-seg")
         bundle = load_clip(ckpt["clip"])
         head = _new_head(bundle)
         head.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
@@ -140,17 +128,10 @@ def _new_head(bundle: ClipBundle) -> DenseHead:
     return DenseHead(bundle.visual.conv1.out_channels, bundle.visual.proj.shape[1])
 
 
-def _batch_tensor(bundle: ClipBundle, images: np.ndarray) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
-    mean = torch.tensor(bundle.mean).view(1, 3, 1, 1)
-    std = torch.tensor(bundle.std).view(1, 3, 1, 1)
-    return ((x - mean) / std).to(bundle.device)
-
-
 def _frozen_tokens(bundle: ClipBundle, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen patch tokens (B, C, h, w) after the last block and their ``ln_post`` + ``proj`` (B, D, h, w)."""
     with torch.no_grad():
-        tokens, (h, w) = embed_patches(bundle, _batch_tensor(bundle, images))
+        tokens, (h, w) = embed_patches(bundle, torch.cat([image_tensor(bundle, im) for im in images]))
         x = run_blocks(bundle, tokens)[:, 1:]  # (B, n, C)
         frozen = bundle.visual.ln_post(x) @ bundle.visual.proj  # (B, n, D)
     as_grid = lambda t: t.transpose(1, 2).reshape(len(images), -1, h, w)  # noqa: E731
@@ -219,14 +200,7 @@ def train_segmenter(cfg: SegTrainConfig = SegTrainConfig(), out: str | Path | No
 
 def save_segmenter(seg: ToySegmenter, path: str | Path, cfg: SegTrainConfig, log: list[dict]) -> Path:
     """Write the checkpoint atomically: tensors (fp16), names and numbers only (``weights_only`` loads it)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": FORMAT, "clip": cfg.clip, "seen": list(seg.seen),
             "state_dict": {k: v.detach().half() for k, v in seg.head.state_dict().items()},
             "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}, "log": log}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    torch.save(data, tmp)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
+    return save_payload(data, path)
