@@ -59,11 +59,34 @@ class MaskCLIP:
     def __call__(self, image, queries: Sequence[str], *, stuff: Sequence[bool] | None = None) -> DenseResult:
         image = to_rgb_uint8(image)
         queries = check_queries(queries)
-        words = background_queries(self.background, queries)
-        text = encode_text(self.bundle, [self.template.format(q) for q in list(queries) + words])
+        text = query_texts(self.bundle, queries, self.background, self.template)
         feats, grid = dense_features(self.bundle, image)
         logits = (feats @ text.T).T.reshape(len(text), *grid)  # (Q + K, h, w)
-        winner = upsample(logits, image.shape[:2]).argmax(0).numpy()
-        labels = np.where(winner < len(queries), winner, -1).astype(np.int64)
-        masks = np.stack([labels == i for i in range(len(queries))])
+        labels, masks, _ = dense_labels(logits, len(queries), image.shape[:2])
         return DenseResult(tuple(queries), labels, masks, masks.mean((1, 2)).astype(np.float32))
+
+
+def query_texts(bundle: ClipBundle, queries: Sequence[str], background: Sequence[str],
+                template: str = CAM_TEMPLATE) -> torch.Tensor:
+    """Normalised embeddings float (Q + K, D): the Q queries, then the K words of the ``background`` groups
+    (words equal to a query dropped), all in ``template``."""
+    words = background_queries(background, queries)
+    return encode_text(bundle, [template.format(q) for q in list(queries) + words])
+
+
+def dense_labels(logits: torch.Tensor, num_queries: int,
+                 size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """Per-pixel decision of a dense segmenter over [queries; background words].
+
+    Args:
+        logits: float (Q + K, h, w) on the patch grid, the first ``num_queries`` rows the queries.
+
+    Returns:
+        labels int64 (H, W) (query index, -1 where a background word wins), masks bool (Q, H, W), and the
+        logits up-sampled to ``size`` (bilinear) float (Q + K, H, W).
+    """
+    up = upsample(logits, size)
+    winner = up.argmax(0).numpy()
+    labels = np.where(winner < num_queries, winner, -1).astype(np.int64)
+    masks = np.stack([labels == i for i in range(num_queries)])
+    return labels, masks, up

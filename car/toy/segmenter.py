@@ -25,11 +25,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from car.backbones import ClipBundle, embed_patches, encode_text, image_tensor, load_clip, run_blocks, to_rgb_uint8
-from car.maskclip import DenseResult
+from car.maskclip import DenseResult, dense_labels, query_texts
 from car.model import check_queries
 from car.toy.models import CHECKPOINT_DIR, load_payload, save_payload
 from car.toy.scenes import COLOURS, STUFF, THINGS, render, sample_scene
-from car.vocab import CAM_TEMPLATE, background_queries
+from car.vocab import CAM_TEMPLATE
 
 FORMAT = "car-toy-seg-1"
 CHECKPOINT = CHECKPOINT_DIR / "toy-seg.pt"
@@ -109,17 +109,12 @@ class ToySegmenter:
         """
         image = to_rgb_uint8(image)
         queries = check_queries(queries)
-        words = background_queries(self.background, queries)
         with torch.no_grad():
-            text = encode_text(self.bundle, [self.template.format(q) for q in list(queries) + words])
-            pix = self.embed(image[None])  # (1, D, h, w)
-            logits = self.head.log_scale.exp() * torch.einsum("bdhw,kd->bkhw", pix, text)
-            logits = F.interpolate(logits, size=image.shape[:2], mode="bilinear", align_corners=False)[0]
-            prob = logits.softmax(0)
-        winner = prob.argmax(0).numpy()
-        labels = np.where(winner < len(queries), winner, -1).astype(np.int64)
-        masks = np.stack([labels == i for i in range(len(queries))])
-        p = prob[: len(queries)].numpy()
+            text = query_texts(self.bundle, queries, self.background, self.template)
+            pix = self.embed(image[None])[0]  # (D, h, w)
+            logits = self.head.log_scale.exp() * torch.einsum("dhw,kd->khw", pix, text)
+            labels, masks, up = dense_labels(logits, len(queries), image.shape[:2])
+        p = up.softmax(0)[: len(queries)].numpy()
         scores = np.array([p[i][m].mean() if m.any() else 0.0 for i, m in enumerate(masks)], np.float32)
         return DenseResult(tuple(queries), labels, masks, scores)
 

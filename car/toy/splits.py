@@ -34,6 +34,10 @@ _SEEDS = {"toy_voc": 1001, "toy_voc20": 1001, "toy_context": 2002, "toy_ade": 30
           "toy_video": 5005}
 
 
+#: Scenes of the referring split (toy_refcoco and its Table I subsets): repeated concepts allowed.
+REFER_SCENES = dict(num_things=(2, 3), num_stuff=(1, 2), distinct=False)
+
+
 def _scenes(seed: int, n: int, **kw) -> list[Scene]:
     rng = np.random.default_rng(seed)
     return [sample_scene(rng, **kw) for _ in range(n)]
@@ -138,7 +142,7 @@ def toy_dataset(name: str, num_samples: int | None = None, size: int = 64) -> Ba
     if name == "toy_ade":
         return ToySemantic(name, _scenes(seed, n, size=size, num_things=(3, 5), num_stuff=(2, 2)), True)
     if name == "toy_refcoco":
-        return ToyRefer(name, _scenes(seed, n, size=size, num_things=(2, 3), num_stuff=(1, 2), distinct=False))
+        return ToyRefer(name, _scenes(seed, n, size=size, **REFER_SCENES))
     return ToyVideo(name, _scenes(seed, n, size=size, num_things=(2, 3), num_stuff=(1, 1)), seed=seed)
 
 
@@ -146,7 +150,7 @@ def toy_refer_subset(concepts: Sequence[str], name: str = "toy_refcoco_subset") 
     """The toy_refcoco split restricted to expressions whose target is one of ``concepts`` (Table I: seen vs
     unseen concepts of the mask-supervised toy segmenter)."""
     seed, n = _SEEDS["toy_refcoco"], DEFAULT_SIZES["toy_refcoco"]
-    return ToyRefer(name, _scenes(seed, n, num_things=(2, 3), num_stuff=(1, 2), distinct=False), concepts)
+    return ToyRefer(name, _scenes(seed, n, **REFER_SCENES), concepts)
 
 
 def register_toy_splits() -> None:
