@@ -7,12 +7,16 @@ Three sources, one record (:class:`ClipBundle`):
 * a local checkpoint file, ``load_clip("ViT-B-16", "/path/to/weights.safetensors")``;
 * a shipped toy model, ``load_clip("toy-b")`` / ``load_clip("toy-l")`` (or a toy checkpoint path).
 
+With ``CAR_RANDOM_WEIGHTS=1`` (:mod:`car.world`; CI only), a pretrained tag such as ``"openai"`` builds the same
+architecture with seeded random weights, so every real-CLIP path runs offline; its ``pretrained`` says so.
+
 Without weights and without network the loader fails within seconds with one line that says what is missing
 and how to get it, instead of open_clip's retries.
 """
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import os
 import socket
@@ -24,6 +28,8 @@ import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
+
+from car.world import random_weights
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -113,6 +119,8 @@ def load_clip(name: str, pretrained: str | None = "openai", *, device: str | tor
         close = difflib.get_close_matches(name, open_clip.list_models() + list(TOY_MODELS), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ValueError(f"unknown CLIP model {name!r}.{hint} See open_clip.list_models() or use 'toy-b'/'toy-l'.")
+    if pretrained is not None and _is_hub_tag(pretrained) and random_weights():
+        return _random_stand_in(name, pretrained, str(device))
     kwargs: dict = {}
     if pretrained is not None:
         weights, kwargs = _resolve_weights(name, pretrained, cache_dir)
@@ -124,6 +132,29 @@ def load_clip(name: str, pretrained: str | None = "openai", *, device: str | tor
     return ClipBundle(model, open_clip.get_tokenizer(name), name, pretrained)
 
 
+def _is_hub_tag(pretrained: str) -> bool:
+    """A pretrained tag such as "openai" (not a local weights file)."""
+    return os.path.sep not in pretrained and not pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))
+
+
+@functools.lru_cache(maxsize=4)
+def _random_stand_in(name: str, pretrained: str, device: str) -> ClipBundle:
+    """The random-weights mode (``CAR_RANDOM_WEIGHTS=1``): the tag's architecture, seeded random weights.
+
+    One model per (name, device) per process: a chapter that loads ViT-L/14 twice initialises it once.
+    """
+    if pretrained not in open_clip.list_pretrained_tags_by_model(name):
+        raise ValueError(f"unknown pretrained tag {pretrained!r} for {name}; "
+                         f"available: {', '.join(open_clip.list_pretrained_tags_by_model(name))}")
+    cfg = open_clip.get_pretrained_cfg(name, pretrained)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = open_clip.create_model(name, pretrained=None, device=device,
+                                       force_quick_gelu=bool(cfg.get("quick_gelu", False)))
+    model.eval().requires_grad_(False)
+    return ClipBundle(model, open_clip.get_tokenizer(name), name, f"{pretrained} (random weights)")
+
+
 def weights_available(name: str, pretrained: str = "openai", cache_dir: str | None = None) -> bool:
     """True when ``load_clip(name, pretrained)`` can get its weights here: cached, or the model hub is reachable.
 
@@ -131,6 +162,8 @@ def weights_available(name: str, pretrained: str = "openai", cache_dir: str | No
     """
     if name in TOY_MODELS:
         return True
+    if random_weights():  # the random-weights mode stands in for every real model
+        return name in open_clip.list_models()
     try:
         cfg = open_clip.get_pretrained_cfg(name, pretrained)
     except Exception:
@@ -237,15 +270,20 @@ def to_rgb_uint8(image) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def image_tensor(bundle: ClipBundle, image: np.ndarray, size: tuple[int, int] | None = None) -> torch.Tensor:
+def image_tensor(bundle: ClipBundle, image: np.ndarray, size: tuple[int, int] | None = None,
+                 multiple: int | None = None) -> torch.Tensor:
     """uint8 (H, W, 3) → normalised float32 (1, 3, h, w) on the bundle's device.
 
-    ``size`` = (h, w) to resize to (bicubic); default: (H, W) rounded *up* to multiples of the patch size, as the
-    official code does for the CAM model (``img_ms_and_flip``).
+    Args:
+        size: (h, w) to resize to (bicubic); default: (H, W) rounded *up* to multiples of ``multiple``.
+        multiple: the rounding step; None = the model's patch size. The official CAM model input
+            (``img_ms_and_flip``, ``patch_size=16`` hard-wired) uses 16 for every model: with ViT-L/14 the
+            stride-14 patch embedding then drops the last ``h mod 14`` rows / columns (:func:`embed_patches`
+            does the same, its grid is the convolution's output).
     """
     x = torch.from_numpy(image).to(bundle.device).permute(2, 0, 1)[None].float() / 255.0
     if size is None:
-        p = bundle.patch_size
+        p = bundle.patch_size if multiple is None else int(multiple)
         size = (math.ceil(image.shape[0] / p) * p, math.ceil(image.shape[1] / p) * p)
     if tuple(size) != tuple(image.shape[:2]):
         x = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)

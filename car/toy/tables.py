@@ -1,43 +1,41 @@
 """Toy-world analogues of every table of the paper, measured by the current code and cached.
 
 ``toy_table(key)`` returns ``{"columns", "rows", "meta"}``. Each row is computed by running the evaluation runner
-(:func:`car.evaluate.run_config`) on a toy split with a variant of a toy preset — nothing is typed in. Results are
-cached in ``book/data/toy_tables/<key>.json`` together with a fingerprint of the code, presets and checkpoints they
-depend on; a cache whose fingerprint differs from the current one is recomputed on first use (so the book build and
-CI recompute after every change), and ``python -m car toy tables`` recomputes them all.
+(:func:`car.evaluate.run_config`) on a toy split with a variant of a toy preset — nothing is typed in.
+
+Each result carries a fingerprint of what its numbers depend on: :data:`RESULTS_VERSION` (bumped by any change of
+behaviour that moves a toy number), the table's key, the toy presets and the toy checkpoints. A lookup takes the
+first result whose fingerprint is current from the user cache (:func:`car.results.cache_dir`) or from the results
+shipped inside the package (``car/results/toy_tables``, read with :mod:`importlib.resources`, so an installed wheel
+reads what a checkout reads); otherwise it recomputes and writes the user cache. ``python -m car toy tables
+--out car/results/toy_tables`` recomputes the shipped ones.
 """
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
-from car import paper
+from car import paper, results
 from car.config import CaRConfig, load_config
 from car.evaluate import evaluate, make_predictor, run_config
 from car.data import get_dataset
 
 PACKAGE = Path(__file__).resolve().parents[1]
-CACHE_DIR = PACKAGE.parent / "book" / "data" / "toy_tables"
+#: Bump when a change of behaviour moves toy numbers (the fingerprint then invalidates every cached table).
+RESULTS_VERSION = 3
 #: Images per split in the table runs (the whole book must build in 15 minutes even without a cache).
 LIMITS = {"toy_voc": 60, "toy_voc20": 60, "toy_context": 40, "toy_ade": 30, "toy_refcoco": 60, "toy_video": 8}
 
 
-#: Modules no toy table depends on: editing them keeps the caches valid.
-NOT_FINGERPRINTED = ("paper.py", "bench.py", "cli.py", "viz.py", "figures.py", "report.py")
-
-
-def fingerprint() -> str:
-    """sha256 over the package's code, presets and toy checkpoints (what every toy number depends on)."""
-    h = hashlib.sha256()
-    files = sorted(p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".yaml", ".pt", ".txt")
-                   and "__pycache__" not in p.parts and p.name not in NOT_FINGERPRINTED)
+def fingerprint(key: str = "") -> str:
+    """sha256 over what a toy table's numbers depend on: the results version, the key, toy presets, checkpoints."""
+    h = hashlib.sha256(f"{RESULTS_VERSION}:{key}".encode())
+    files = sorted([*(PACKAGE / "toy" / "configs").glob("*.yaml"), *(PACKAGE / "toy" / "checkpoints").glob("*.pt")])
     for p in files:
-        h.update(str(p.relative_to(PACKAGE)).encode())
+        h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
@@ -177,33 +175,35 @@ TABLES: dict[str, Callable[[], dict]] = {"1": table1, "2": table2, "3": table3, 
                                         "J": tableJ}
 
 
-def toy_table(key: str, recompute: bool = False, cache_dir: Path = CACHE_DIR) -> dict:
-    """The toy analogue of paper table ``key``, from the cache when it matches the current code.
+def toy_table(key: str, recompute: bool = False, cache_dir: Path | None = None) -> dict:
+    """The toy analogue of paper table ``key``: a current cached or shipped result, else measured now.
+
+    Args:
+        recompute: measure even when a current result exists.
+        cache_dir: where to look first and to write (default: the user cache, :func:`car.results.cache_dir`).
 
     Returns:
         ``{"columns": [...], "rows": [{"label", "values"}], "meta": {"fingerprint", "seconds", "limits", "date"}}``.
     """
     if key not in TABLES:
         raise ValueError(f"no toy analogue for table {key!r}; available: {', '.join(TABLES)}")
-    path = Path(cache_dir) / f"table{key}.json"
-    fp = fingerprint()
-    if path.exists() and not recompute:
-        cached = json.loads(path.read_text(encoding="utf-8"))
-        if cached.get("meta", {}).get("fingerprint") == fp:
-            return cached
+    name = f"table{key}.json"
+    path = Path(cache_dir) / name if cache_dir is not None else results.cache_dir("toy_tables") / name
+    fp = fingerprint(key)
+    if not recompute:
+        for node in (path, results.shipped("toy_tables", name)):
+            if node.is_file() and results.read_json(node).get("meta", {}).get("fingerprint") == fp:
+                return results.read_json(node)
     start = time.time()
     result = TABLES[key]()
     result["meta"] = {"fingerprint": fp, "seconds": round(time.time() - start, 1), "limits": LIMITS,
                       "date": time.strftime("%Y-%m-%d %H:%M:%S"), "world": "toy (not real CLIP)"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    results.write_json_atomic(path, result)
     return result
 
 
-#: Where results JSONs of real runs (``python -m car evaluate --out book/data/real/<preset>.json``) are kept.
-REAL_DIR = PACKAGE.parent / "book" / "data" / "real"
+#: Results JSONs of real runs ship in ``car/results/real/<preset>.json``.
+REAL_DIR = "real"
 
 
 def real_rows(key: str) -> list[dict]:
@@ -217,11 +217,11 @@ def real_rows(key: str) -> list[dict]:
     for preset in paper.presets_for_table(key):
         cfg = load_config(preset)
         root = "" if cfg.dataset.startswith("toy") else " --data-root /path/to/data"
-        command = f"python -m car evaluate --config {preset}{root} --out book/data/real/{preset}.json"
-        path = REAL_DIR / f"{preset}.json"
+        command = f"python -m car evaluate --config {preset}{root} --out car/results/real/{preset}.json"
+        node = results.shipped(REAL_DIR, f"{preset}.json")
         result = None
-        if path.exists():
-            metrics = json.loads(path.read_text(encoding="utf-8")).get("metrics", {})
+        if node.is_file():
+            metrics = results.read_json(node).get("metrics", {})
             value = metrics.get("mIoU", metrics.get("JF"))
             result = None if value is None else round(100 * value, 1)
         rows.append({"preset": preset, "cells": [f"{c.row} | {c.column}" for c in paper.paper_cells(preset)
