@@ -59,11 +59,24 @@ def _configs(_args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    """One process, or one rank of ``torchrun --nproc_per_node N -m car evaluate ...`` (rank 0 prints)."""
+    import os
+
     from car.evaluate import run_config
 
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"--device {args.device}: CUDA is not available on this machine; use --device cpu")
     summary = run_config(args.config, data_root=args.data_root, out=args.out, limit=args.limit,
-                         split=args.split, progress=not args.quiet)
-    print(json.dumps(summary.get("metrics", summary), indent=1)[:2000])
+                         split=args.split, progress=not args.quiet, device=args.device)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(summary.get("metrics", summary), indent=1)[:2000])
+        d = summary.get("distributed") or {}
+        if d.get("world_size", 1) > 1:
+            print(f"{d['world_size']} ranks ({d['backend']}): {summary['num_evaluated']} samples, "
+                  f"{d.get('samples_per_s')} samples/s", file=sys.stderr)
     return 0
 
 
@@ -127,12 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("configs", help="list the presets and the paper table rows they reproduce")
     c.set_defaults(func=_configs)
 
-    e = sub.add_parser("evaluate", help="evaluate a preset on its dataset (resumable)")
+    e = sub.add_parser("evaluate", help="evaluate a preset on its dataset (resumable; shards over torchrun ranks)",
+                       description="Evaluate a preset. Under torchrun (torchrun --nproc_per_node N -m car evaluate "
+                                   "...) every rank takes a shard of the samples; rank 0 writes the results.")
     e.add_argument("--config", required=True)
     e.add_argument("--data-root", default=None, help="dataset folder (not needed for toy_* presets)")
     e.add_argument("--split")
-    e.add_argument("--limit", type=int)
+    e.add_argument("--limit", type=int, help="only the first N samples (split over the ranks)")
     e.add_argument("--out", help="results JSON (default results/<config>.json)")
+    e.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun: each rank on GPU LOCAL_RANK, nccl)")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_evaluate)
 

@@ -21,26 +21,44 @@ Results JSON keys: ``dataset``, ``split``, ``kind``, ``settings`` (metric option
 refer: mIoU, cIoU, precision@0.5..0.9; video: J, F, JF), ``per_class`` (label, name, IoU),
 ``num_planned``, ``num_evaluated``, ``skipped``, ``timing`` / ``load_timing`` (per-sample seconds:
 count, total, mean, median, p90, min, max), ``per_sample_s``, ``state`` (the accumulator, for
-merging), ``config``, ``versions`` (python, torch, open_clip, numpy, car), ``git_commit``, ``date``.
+merging; per-sample entries in dataset order), ``world_size``, ``distributed`` (backend, and per
+rank: samples planned / evaluated / evaluated by this invocation, loop wall seconds, samples per
+second), ``config``, ``versions`` (python, torch, open_clip, numpy, car), ``git_commit``, ``date``.
 
-Sharding (``shard=(k, n)``) evaluates samples k, k + n, k + 2n, ...; each shard writes its own
-results, which :func:`merge_results` combines (confusion matrices are summed, per-sample referring
-and video scores concatenated).
+Scaling out with ``torch.distributed`` (``torchrun --nproc_per_node N -m car evaluate ...``, and
+``--nnodes`` / ``--rdzv-endpoint`` for several machines): :func:`init_distributed` joins the process
+group torchrun describes in the environment (``env://``; gloo on CPU, nccl on GPU, one GPU per local
+rank). :func:`evaluate` then gives rank r the samples r, r + N, r + 2N, ... (of the first ``limit``),
+keeps one partial state per rank (``<out>.rank<r>of<N>.partial.json``, so a killed rank — or the
+whole job — resumes with the same command), and at the end all-reduces the confusion matrices
+(``all_reduce``) and gathers the per-sample referring / video scores, timings and skipped samples
+(``gather_object``) to rank 0, which writes the one results JSON (``world_size`` and per-rank
+figures under ``distributed``). Per-sample values are put back in dataset order, so N ranks give
+exactly the numbers of one process.
+
+Manual sharding (``shard=(k, n)``, no process group) evaluates samples k, k + n, k + 2n, ...; each
+shard writes its own results, which :func:`merge_results` combines (confusion matrices are summed,
+per-sample referring and video scores concatenated).
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import glob
 import importlib.metadata
 import json
 import math
 import os
 import platform
+import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +78,10 @@ from car.metrics import (
 Predictor = Callable[[Any], Any]
 STATE_VERSION = 1
 REFCOCO_FAMILY = ("refcoco", "refcocoplus", "refcocog")
+#: The per-sample lists of each accumulator state (``to_dict``), aligned with the finished samples.
+PER_SAMPLE_KEYS = {"refer": ("intersections", "unions", "gt_empty", "pred_empty"), "video": ("j", "f")}
+#: How long a collective waits for the slowest rank (ranks finish their shards at different times).
+DIST_TIMEOUT = datetime.timedelta(hours=2)
 
 
 # ------------------------------------------------------------------------------------ predictors
@@ -128,6 +150,89 @@ def make_predictor(model: Callable[..., Any], dataset: Any, *, clean_sentences: 
     raise ValueError(f"dataset {dataset.name!r} has kind {kind!r}; valid: semantic, refer, video")
 
 
+# ----------------------------------------------------------------------------------- distributed
+@dataclasses.dataclass(frozen=True)
+class DistContext:
+    """Where this process sits in a ``torch.distributed`` job (a single process: rank 0 of 1).
+
+    Attributes:
+        rank: global rank in [0, world_size).
+        world_size: number of processes over all nodes.
+        local_rank: rank on this node (the GPU index with nccl).
+        backend: "gloo", "nccl", or None without a process group.
+        created: True when :func:`init_distributed` created the group (and so should destroy it).
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str | None = None
+    created: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str = "cpu") -> DistContext:
+    """Join the ``torch.distributed`` job torchrun launched this process in, if any.
+
+    Uses an existing process group when the caller made one; otherwise, when torchrun's
+    ``RANK`` / ``WORLD_SIZE`` / ``MASTER_ADDR`` variables are set, calls
+    ``init_process_group(backend, init_method="env://")`` with gloo on CPU and nccl on CUDA (and
+    ``torch.cuda.set_device(LOCAL_RANK)``). Without them: a single process, nothing initialised.
+
+    Args:
+        device: "cpu" or "cuda" / "cuda:k" (chooses the backend).
+
+    Returns:
+        The :class:`DistContext`; pass ``created=True`` contexts to :func:`close_distributed`.
+
+    Raises:
+        RuntimeError: nccl was asked for (a CUDA device) but CUDA is not available.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
+                           dist.get_backend())
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return DistContext()
+    if not dist.is_available():
+        raise RuntimeError("this torch build has no torch.distributed; run one process (python -m car ...)")
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    backend = "gloo"
+    if str(device).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device {device!r} asked for, but CUDA is not available; use --device cpu")
+        torch.cuda.set_device(local_rank)
+        backend = "nccl"
+    dist.init_process_group(backend, init_method="env://", timeout=DIST_TIMEOUT)
+    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, backend, created=True)
+
+
+def close_distributed(ctx: DistContext) -> None:
+    """Destroy the process group if :func:`init_distributed` created it."""
+    if ctx.created:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _current_dist() -> DistContext:
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return DistContext()
+    if not (dist.is_available() and dist.is_initialized()):
+        return DistContext()
+    return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
+                       dist.get_backend())
+
+
 # ---------------------------------------------------------------------------------------- runner
 def evaluate(
     dataset: Any,
@@ -146,15 +251,21 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run ``predictor`` over ``dataset``, accumulate the metric and write ``out`` (JSON).
 
+    Inside an initialised ``torch.distributed`` process group of N > 1 ranks (see
+    :func:`init_distributed`), every rank must call this with the same arguments: each evaluates
+    its shard, the accumulators are combined with collectives, rank 0 writes ``out`` and every
+    rank returns the same results.
+
     Args:
         dataset: a ``car.data`` dataset (``kind`` semantic / refer / video).
         predictor: ``predictor(sample)`` -> int64 (H, W) label map in GT label space (semantic),
             bool (H, W) mask (refer), or a list of bool (H, W) masks (video).
-        out: results path; ``<out>.partial.json`` holds the resumable state meanwhile.
-        limit: evaluate only the first ``limit`` samples (of this shard).
+        out: results path; ``<out>.partial.json`` (``<out>.rank<r>of<N>.partial.json`` per rank)
+            holds the resumable state meanwhile.
+        limit: evaluate only the first ``limit`` samples of the dataset (then sharded).
         config: the run's config (a dataclass such as ``CaRConfig``, or a mapping), stored in the
             results; its ``ignore_background`` field is used when the argument is None.
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar (rank 0's shard when distributed).
         ignore_background: semantic only; None -> ``config.ignore_background`` if present, else
             ``dataset.ignore_background`` (the paper's setting for that dataset name).
         background_mode: ``"official"`` (hist[1:, 1:]) or ``"gt_only"``; see
@@ -162,44 +273,151 @@ def evaluate(
         empty_as_one: refer only; GRES convention, IoU 1 for an empty prediction on an empty GT.
         skip_first_last: video only; drop the first and last frame of each video.
         save_every_s: minimum seconds between two partial-state writes (0 = after every sample).
-        shard: ``(index, count)``: evaluate only samples ``index::count``.
+        shard: ``(index, count)``: evaluate only samples ``index::count`` and write this shard's
+            results (manual sharding, merged by :func:`merge_results`; not inside a process group).
 
     Returns:
         The results dictionary that was written to ``out``.
 
     Raises:
-        ValueError: a partial state at ``<out>.partial.json`` belongs to another dataset, or a
-            prediction has the wrong shape / type. Exceptions of the predictor propagate after
-            the partial state is saved.
+        ValueError: a partial state at ``<out>.partial.json`` belongs to another dataset or to a
+            run with another number of ranks, ``shard`` is given inside a process group, or a
+            prediction has the wrong shape / type. Exceptions of the predictor (and SIGTERM, e.g.
+            from torchrun tearing the job down) propagate after the partial state is saved.
     """
+    ctx = _current_dist()
+    if ctx.world_size > 1:
+        if shard is not None:
+            raise ValueError(f"shard={shard} given inside a process group of {ctx.world_size} ranks; the ranks "
+                             f"shard the samples themselves: drop shard, or run outside torch.distributed")
+        shard = (ctx.rank, ctx.world_size)
     out = Path(out)
-    partial_path = out.with_name(out.name + ".partial.json")
+    partial_path = _partial_path(out, ctx)
+    _refuse_foreign_partials(out, ctx)
     indices = _plan(len(dataset), limit, shard)
     settings = _settings(dataset, config, ignore_background, background_mode, empty_as_one, skip_first_last)
-    run = _RunState.load_or_new(partial_path, dataset, settings)
-    planned_names = _planned_names(dataset, indices)
-    done_before = sum(n in run.finished_set for n in planned_names) if planned_names else len(run.finished)
-    bar = tqdm(total=len(indices), initial=done_before, desc=f"{dataset.name}", disable=not progress,
-               dynamic_ncols=True)
-    last_save = time.monotonic()
-    try:
-        for position, index in enumerate(indices):
-            name = planned_names[position] if planned_names else None
-            if name is not None and name in run.finished_set:
-                continue
-            if run.step(dataset, predictor, index, name):
-                bar.update(1)
-            if time.monotonic() - last_save >= save_every_s:
-                run.save(partial_path)
-                last_save = time.monotonic()
-                bar.set_postfix_str(_postfix(run), refresh=False)
-    finally:
-        bar.close()
-        run.save(partial_path)
-    results = _results(dataset, run, settings, config, len(indices))
+    run = _RunState.load_or_new(partial_path, dataset, settings, shard if ctx.world_size > 1 else None)
+    wall_s = _run_loop(dataset, predictor, run, indices, partial_path, save_every_s,
+                       progress and ctx.is_main, ctx)
+    if ctx.world_size > 1:
+        return _finish_distributed(dataset, run, settings, config, len(indices), wall_s, out, partial_path, ctx)
+    results = _results(dataset, run, settings, config, len(indices),
+                       {"world_size": 1, "backend": None, "ranks": [_rank_figures(run, 0, len(indices), wall_s)]})
     _write_json_atomic(out, results, indent=1)
     partial_path.unlink(missing_ok=True)
     return results
+
+
+def _run_loop(dataset: Any, predictor: Predictor, run: _RunState, indices: list[int], partial_path: Path,
+              save_every_s: float, progress: bool, ctx: DistContext) -> float:
+    """Evaluate the unfinished samples of ``indices``; the partial state is saved on every way out.
+
+    Returns the wall seconds of the loop (this invocation only)."""
+    planned_names = _planned_names(dataset, indices)
+    done_before = sum(n in run.finished_set for n in planned_names) if planned_names else len(run.finished)
+    desc = dataset.name if ctx.world_size == 1 else f"{dataset.name} rank {ctx.rank}/{ctx.world_size}"
+    bar = tqdm(total=len(indices), initial=done_before, desc=desc, disable=not progress, dynamic_ncols=True)
+    start = last_save = time.monotonic()
+    run.evaluated_now = 0
+    try:
+        with _sigterm_as_exit():
+            for position, index in enumerate(indices):
+                name = planned_names[position] if planned_names else None
+                if name is not None and name in run.finished_set:
+                    continue
+                if run.step(dataset, predictor, index, name):
+                    bar.update(1)
+                if time.monotonic() - last_save >= save_every_s:
+                    run.save(partial_path)
+                    last_save = time.monotonic()
+                    bar.set_postfix_str(_postfix(run), refresh=False)
+    finally:
+        bar.close()
+        run.save(partial_path)
+    return time.monotonic() - start
+
+
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """SIGTERM (torchrun tearing a failed job down, a scheduler's pre-emption) raises ``SystemExit`` so the
+    runner's ``finally`` saves the partial state; the previous handler is restored on exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _partial_path(out: Path, ctx: DistContext) -> Path:
+    if ctx.world_size == 1:
+        return out.with_name(out.name + ".partial.json")
+    return out.with_name(f"{out.name}.rank{ctx.rank}of{ctx.world_size}.partial.json")
+
+
+def _refuse_foreign_partials(out: Path, ctx: DistContext) -> None:
+    """A partial state of the same ``out`` written with another number of ranks cannot be resumed here."""
+    if not out.parent.is_dir():
+        return
+    foreign = []
+    for path in [out.with_name(out.name + ".partial.json"),
+                 *sorted(out.parent.glob(glob.escape(out.name) + ".rank*of*.partial.json"))]:
+        match = re.fullmatch(r"\.rank(\d+)of(\d+)\.partial\.json", path.name[len(out.name):])
+        world = int(match.group(2)) if match else 1
+        if path.exists() and world != ctx.world_size:
+            foreign.append(path.name)
+    if foreign:
+        raise ValueError(f"{out.parent} holds the partial state of a run of {out.name} with another number of "
+                         f"processes ({', '.join(foreign)}); resume it with that number of ranks, or delete "
+                         f"those files to start afresh")
+
+
+def _rank_figures(run: _RunState, rank: int, num_planned: int, wall_s: float) -> dict[str, Any]:
+    """This invocation's throughput of one rank (resumed samples done earlier are not counted)."""
+    return {"rank": rank, "num_planned": num_planned, "num_evaluated": len(run.finished),
+            "evaluated_now": run.evaluated_now, "wall_s": round(wall_s, 4),
+            "samples_per_s": round(run.evaluated_now / wall_s, 4) if wall_s > 0 and run.evaluated_now else None}
+
+
+def _finish_distributed(dataset: Any, run: _RunState, settings: dict[str, Any], config: Any, num_planned: int,
+                        wall_s: float, out: Path, partial_path: Path, ctx: DistContext) -> dict[str, Any]:
+    """Combine the ranks' states: confusion matrices by ``all_reduce``, the rest by ``gather_object`` to
+    rank 0, which writes ``out``; every rank removes its partial file once ``out`` exists and returns the
+    results (``broadcast_object_list``)."""
+    import torch
+    import torch.distributed as dist
+
+    acc = run.accumulator
+    if isinstance(acc, ConfusionMatrix):
+        device = torch.device("cuda", torch.cuda.current_device()) if ctx.backend == "nccl" else torch.device("cpu")
+        for name in ("hist", "missed"):
+            t = torch.from_numpy(getattr(acc, name)).to(device)
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+            setattr(acc, name, t.cpu().numpy().astype(np.int64))
+    payload = run.payload(include_accumulator=not isinstance(acc, ConfusionMatrix))
+    payload["figures"] = _rank_figures(run, ctx.rank, num_planned, wall_s)
+    payloads: list[Any] | None = [None] * ctx.world_size if ctx.is_main else None
+    dist.gather_object(payload, payloads, dst=0)
+    box: list[Any] = [None]
+    if ctx.is_main:
+        merged = _RunState.from_payloads(run.header, acc, payloads)
+        figures = [p["figures"] for p in payloads]
+        total_now = sum(f["evaluated_now"] for f in figures)
+        slowest = max(f["wall_s"] for f in figures)
+        results = _results(dataset, merged, settings, config, sum(f["num_planned"] for f in figures),
+                           {"world_size": ctx.world_size, "backend": ctx.backend, "ranks": figures,
+                            "samples_per_s": round(total_now / slowest, 4) if slowest > 0 and total_now else None})
+        _write_json_atomic(out, results, indent=1)
+        box[0] = results
+    dist.broadcast_object_list(box, src=0)  # also the barrier: out is written before partials go
+    partial_path.unlink(missing_ok=True)
+    return box[0]
 
 
 def run_config(
@@ -215,6 +433,10 @@ def run_config(
 ) -> dict[str, Any]:
     """Evaluate a preset on its dataset: ``python -m car evaluate --config NAME`` in one call.
 
+    Under torchrun (``RANK`` / ``WORLD_SIZE`` in the environment) the process joins the job with
+    :func:`init_distributed` (gloo on CPU, nccl with ``device="cuda"``, each rank on GPU
+    ``LOCAL_RANK``), evaluates its shard, and rank 0 writes ``out``; see :func:`evaluate`.
+
     Args:
         config: a preset name (``car.config.list_configs``), a YAML path or a ``CaRConfig``.
         data_root: the dataset folder (not needed for registered in-memory datasets, e.g. toy splits).
@@ -222,7 +444,8 @@ def run_config(
         limit: evaluate only the first ``limit`` samples.
         split: overrides ``config.split`` (e.g. ``testA``, ``val_google``).
         progress: show a progress bar.
-        device: where the CLIP models are loaded (``"cpu"``, ``"cuda"``).
+        device: where the CLIP models are loaded (``"cpu"``, ``"cuda"``; under torchrun
+            ``"cuda"`` means this rank's GPU, ``cuda:LOCAL_RANK``).
         model: a ready model with the CaR call signature (default: ``CaR`` built from the config's
             backbones with :func:`car.backbones.load_clip`).
 
@@ -236,12 +459,19 @@ def run_config(
     if split:
         cfg = cfg.replace(split=split)
     dataset = get_dataset(cfg.dataset, data_root, cfg.split)
-    if model is None:
-        from car.model import CaR
-
-        model = CaR.from_config(cfg, device=device)
     out = Path(out) if out is not None else Path("results") / f"{cfg.name}.json"
-    return evaluate(dataset, make_predictor(model, dataset), out=out, limit=limit, config=cfg, progress=progress)
+    ctx = init_distributed(device)
+    try:
+        if ctx.backend == "nccl" and device == "cuda":
+            device = f"cuda:{ctx.local_rank}"
+        if model is None:
+            from car.model import CaR
+
+            model = CaR.from_config(cfg, device=device)
+        return evaluate(dataset, make_predictor(model, dataset), out=out, limit=limit, config=cfg,
+                        progress=progress)
+    finally:
+        close_distributed(ctx)
 
 
 def merge_results(paths: Sequence[str | Path], out: str | Path | None = None) -> dict[str, Any]:
@@ -276,22 +506,29 @@ def merge_results(paths: Sequence[str | Path], out: str | Path | None = None) ->
 
 # ------------------------------------------------------------------------------------- internals
 class _RunState:
-    """Accumulator + finished names + timings + skipped samples of one (possibly resumed) run."""
+    """Accumulator + finished names (with their dataset index) + timings + skipped samples of one
+    (possibly resumed) run. For referring / video runs the accumulator's per-sample lists are
+    aligned with ``finished``."""
 
     def __init__(self, header: dict[str, Any], accumulator: Any) -> None:
         self.header = header
         self.accumulator = accumulator
         self.finished: list[str] = []
         self.finished_set: set[str] = set()
+        self.index_of: dict[str, int] = {}
         self.per_sample_s: dict[str, float] = {}
         self.load_s: dict[str, float] = {}
         self.skipped: dict[str, str] = {}
+        self.evaluated_now = 0  # samples finished by this invocation (throughput)
 
     @classmethod
-    def load_or_new(cls, path: Path, dataset: Any, settings: dict[str, Any]) -> _RunState:
+    def load_or_new(cls, path: Path, dataset: Any, settings: dict[str, Any],
+                    shard: tuple[int, int] | None = None) -> _RunState:
         header = {"version": STATE_VERSION, "dataset": dataset.name, "split": dataset.split,
                   "kind": dataset.kind, "num_classes": getattr(dataset, "num_classes", None),
                   "settings": settings}
+        if shard is not None:
+            header["shard"] = list(shard)
         if not path.exists():
             return cls(header, _new_accumulator(dataset, settings))
         try:
@@ -304,12 +541,16 @@ class _RunState:
                 f"choose another output path"
             )
         run = cls(header, accumulator_from_dict(state["accumulator"]))
-        run.finished = list(state["finished"])
-        run.finished_set = set(run.finished)
-        run.per_sample_s = dict(state["per_sample_s"])
-        run.load_s = dict(state.get("load_s", {}))
-        run.skipped = dict(state.get("skipped", {}))
+        run._restore(state)
         return run
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.finished = list(state["finished"])
+        self.finished_set = set(self.finished)
+        self.index_of = {k: int(v) for k, v in state.get("index_of", {}).items()}
+        self.per_sample_s = dict(state["per_sample_s"])
+        self.load_s = dict(state.get("load_s", {}))
+        self.skipped = dict(state.get("skipped", {}))
 
     def step(self, dataset: Any, predictor: Predictor, index: int, name: str | None) -> bool:
         """Load, predict and accumulate sample ``index`` (or record it as skipped).
@@ -332,29 +573,76 @@ class _RunState:
         _accumulate(self.accumulator, dataset.kind, sample, prediction)
         self.finished.append(name)
         self.finished_set.add(name)
+        self.index_of[name] = int(index)
         self.per_sample_s[name] = predicted - loaded
         self.load_s[name] = loaded - start
         self.skipped.pop(name, None)
+        self.evaluated_now += 1
         return True
 
+    def payload(self, include_accumulator: bool = True) -> dict[str, Any]:
+        """The JSON-able state (what the partial file and ``gather_object`` carry)."""
+        return {"header": self.header,
+                "accumulator": self.accumulator.to_dict() if include_accumulator else None,
+                "finished": self.finished, "index_of": self.index_of, "per_sample_s": self.per_sample_s,
+                "load_s": self.load_s, "skipped": self.skipped}
+
     def save(self, path: Path) -> None:
-        state = {"header": self.header, "accumulator": self.accumulator.to_dict(),
-                 "finished": self.finished, "per_sample_s": self.per_sample_s, "load_s": self.load_s,
-                 "skipped": self.skipped}
-        _write_json_atomic(path, state)
+        _write_json_atomic(path, self.payload())
+
+    @classmethod
+    def from_payloads(cls, header: dict[str, Any], accumulator: Any, payloads: Sequence[dict]) -> _RunState:
+        """One state from the ranks' payloads; ``accumulator`` is used as is when the payloads carry none
+        (confusion matrices, already all-reduced), else the ranks' per-sample lists are concatenated."""
+        merged = cls({k: v for k, v in header.items() if k != "shard"}, accumulator)
+        if payloads[0]["accumulator"] is not None:
+            merged.accumulator = accumulator_from_dict(payloads[0]["accumulator"])
+            for p in payloads[1:]:
+                merged.accumulator.merge(accumulator_from_dict(p["accumulator"]))
+        for p in payloads:
+            part = cls(header, None)
+            part._restore(p)
+            merged.finished += part.finished
+            merged.index_of.update(part.index_of)
+            merged.per_sample_s.update(part.per_sample_s)
+            merged.load_s.update(part.load_s)
+            merged.skipped.update(part.skipped)
+        merged.finished_set = set(merged.finished)
+        return merged
+
+    def in_dataset_order(self) -> _RunState:
+        """A copy with finished samples (and the accumulator's per-sample lists) sorted by dataset index,
+        so any sharding or resume order gives the same state; samples without a recorded index (partial
+        states of older versions) keep their place after the indexed ones."""
+        order = sorted(range(len(self.finished)),
+                       key=lambda i: (self.index_of.get(self.finished[i], math.inf), i))
+        out = _RunState(self.header, self.accumulator)
+        state = self.accumulator.to_dict()
+        keys = PER_SAMPLE_KEYS.get(state.get("type"), ())
+        if keys and order != list(range(len(order))):
+            state = {k: ([v[i] for i in order] if k in keys else v) for k, v in state.items()}
+            out.accumulator = accumulator_from_dict(state)
+        out.finished = [self.finished[i] for i in order]
+        out.finished_set = set(out.finished)
+        out.index_of = {n: self.index_of[n] for n in out.finished if n in self.index_of}
+        out.per_sample_s = {n: self.per_sample_s[n] for n in out.finished if n in self.per_sample_s}
+        out.load_s = {n: self.load_s[n] for n in out.finished if n in self.load_s}
+        out.skipped = dict(sorted(self.skipped.items()))
+        return out
 
 
 def _plan(num_samples: int, limit: int | None, shard: tuple[int, int] | None) -> list[int]:
+    """The dataset indices to evaluate: the first ``limit`` samples, then every ``count``-th from ``index``."""
     indices = list(range(num_samples))
+    if limit is not None:
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        indices = indices[:limit]
     if shard is not None:
         index, count = shard
         if not (count >= 1 and 0 <= index < count):
             raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard}")
         indices = indices[index::count]
-    if limit is not None:
-        if limit < 0:
-            raise ValueError(f"limit must be >= 0, got {limit}")
-        indices = indices[:limit]
     return indices
 
 
@@ -428,7 +716,9 @@ def _metrics(acc: Any, settings: dict[str, Any], label_names: list[str]) -> tupl
     return acc.summary(), []
 
 
-def _results(dataset: Any, run: _RunState, settings: dict[str, Any], config: Any, num_planned: int) -> dict:
+def _results(dataset: Any, run: _RunState, settings: dict[str, Any], config: Any, num_planned: int,
+             distributed: dict[str, Any]) -> dict:
+    run = run.in_dataset_order()
     label_names = list(getattr(dataset, "label_names", []) or [])
     metrics, per_class = _metrics(run.accumulator, settings, label_names)
     results = {
@@ -440,6 +730,7 @@ def _results(dataset: Any, run: _RunState, settings: dict[str, Any], config: Any
         "load_timing": _timing_summary(list(run.load_s.values())),
         "per_sample_s": run.per_sample_s,
         "state": run.accumulator.to_dict(),
+        "world_size": distributed["world_size"], "distributed": distributed,
         "config": _config_dict(config), "versions": _versions(), "git_commit": _git_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -290,3 +290,52 @@ def test_run_config_with_a_registered_dataset_and_injected_model(tmp_path):
     assert res["config"]["name"] == "unit" and res["config"]["eta"] == 0.5
     with pytest.raises(ValueError, match="--data-root"):
         run_config(CaRConfig(dataset="voc"), out=tmp_path / "voc.json", progress=False, model=model)
+
+
+class FlakyRefer(ToyRefer):
+    """ToyRefer with 4 samples; sample 1 fails to load until ``heal()`` (a file restored before a resume)."""
+
+    def __init__(self):
+        BaseDataset.__init__(self, name="gres", split="val", root=".", num_samples=4)
+        self.broken = True
+
+    def __getitem__(self, index):
+        if index == 1 and self.broken:
+            raise SampleError("cannot read ref_1.jpg")
+        return super().__getitem__(index)
+
+
+def test_retried_samples_land_in_dataset_order(tmp_path):
+    """A sample skipped then retried on resume is accumulated last, yet the per-sample referring state (and so
+    every order-sensitive float) comes out in dataset order, equal to a clean run."""
+    def predict(sample):
+        return np.roll(sample.gt, int(sample.name[-1]), axis=1)
+
+    clean = FlakyRefer()
+    clean.broken = False
+    full = evaluate(clean, predict, out=tmp_path / "full.json", progress=False)
+    ds = FlakyRefer()
+    out = tmp_path / "r.json"
+    first = evaluate(ds, predict, out=out, progress=False)
+    assert [s["name"] for s in first["skipped"]] == ["ref_1"] and first["num_evaluated"] == 3
+    ds.broken = False  # the results file exists: a second run starts afresh, so resume from a partial state
+    out.unlink()
+    partial = tmp_path / "r.json.partial.json"
+    with pytest.raises(RuntimeError):
+        evaluate(FlakyRefer(), lambda s: (_ for _ in ()).throw(RuntimeError("stop")) if s.name == "ref_3"
+                 else predict(s), out=out, progress=False)
+    assert json.loads(partial.read_text())["finished"] == ["ref_0", "ref_2"]
+    resumed = evaluate(ds, predict, out=out, progress=False)
+    assert resumed["state"] == full["state"] and resumed["metrics"] == full["metrics"]
+    assert list(resumed["per_sample_s"]) == ["ref_0", "ref_1", "ref_2", "ref_3"] and resumed["skipped"] == []
+
+
+def test_limit_applies_before_sharding(tmp_path):
+    ds = ToySemantic(n=7)
+    calls = {k: [] for k in range(2)}
+    for k in range(2):
+        evaluate(ds, noisy_predictor(calls[k]), out=tmp_path / f"s{k}.json", limit=5, shard=(k, 2), progress=False)
+    assert calls == {0: ["img0", "img2", "img4"], 1: ["img1", "img3"]}
+    merged = merge_results([tmp_path / "s0.json", tmp_path / "s1.json"])
+    assert merged["metrics"] == evaluate(ds, noisy_predictor(), out=tmp_path / "f.json", limit=5,
+                                         progress=False)["metrics"]
