@@ -112,33 +112,37 @@ def plot_confusion(matrix: np.ndarray, names: Sequence[str], title: str = "", no
 
 
 def show_maps(image: np.ndarray, maps: Sequence[np.ndarray], titles: Sequence[str] = (), cols: int | None = None,
-              size: float = 2.2, suptitle: str | None = None, colours: Sequence[str] | None = None):
-    """Heat maps (float (H, W) in [0, 1], any resolution) over an image, one panel each.
+              size: float = 2.2, suptitle: str | None = None, colours: Sequence[str] | None = None,
+              colorbar: str = "value"):
+    """Heat maps (float (H, W) in [0, 1], any resolution) over an image, one panel each, with one colour bar.
 
-    Maps of another size than the image are stretched over it (``extent``), so patch-grid CAMs can be shown
-    as they are. ``colours`` sets each title's colour (e.g. green for queries that are in the image).
+    Each map is drawn in the perceptual :data:`car.viz.CAM_CMAP` over a dimmed gray copy of the image
+    (:func:`car.viz.draw_heat`), so the image's own colours cannot be read as heat. Maps of another size than the
+    image are stretched over it, so patch-grid CAMs can be shown as they are. ``colours`` sets each title's colour
+    (e.g. green for queries that are in the image); ``colorbar`` labels the colour bar ("" for none).
     """
     import matplotlib.pyplot as plt
+
+    from car.viz import draw_heat
 
     n = len(maps)
     cols = cols or min(n, 6)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + (0.4 if suptitle else 0)),
-                             squeeze=False)
-    h, w = image.shape[:2]
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + (0.8 if colorbar else 0),
+                                                  size * rows + (0.45 if suptitle else 0) + 0.25 * rows),
+                             squeeze=False, layout="constrained")
     for ax in axes.flat:
         ax.axis("off")
+    art = None
     for i, m in enumerate(maps):
         ax = axes.flat[i]
-        ax.imshow(image, extent=(0, w, h, 0))
-        ax.imshow(np.asarray(m, dtype=np.float32), cmap="jet", alpha=0.5, vmin=0, vmax=1, extent=(0, w, h, 0),
-                  interpolation="nearest")
+        art = draw_heat(ax, image, m)
         if i < len(titles):
             ax.set_title(titles[i], fontsize=8, color=colours[i] if colours is not None else "black")
+    if art is not None and colorbar:
+        fig.colorbar(art, ax=axes, shrink=min(0.9, 0.5 + 0.15 * rows), label=colorbar)
     if suptitle:
         fig.suptitle(suptitle, fontsize=11)
-        return fit_suptitle(fig)
-    fig.tight_layout()
     return fig
 
 
@@ -207,22 +211,29 @@ def plot_survival(result, theta: float, present: Sequence[bool] | None = None, t
     import matplotlib.pyplot as plt
 
     present = np.zeros(len(result.queries), bool) if present is None else np.asarray(present, bool)
-    fig, ax = plt.subplots(figsize=(max(5.5, 2.4 + 1.4 * len(result.steps)), 3.8))
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.6 + 1.8 * len(result.steps)), 3.8))
     rng = np.random.default_rng(0)
     for t, step in enumerate(result.steps, 1):
         jitter = rng.uniform(-0.18, 0.18, len(step.queries))
         for j, (i, s, k) in enumerate(zip(step.indices, step.scores, step.kept)):
             ax.scatter(t + jitter[j], s, marker="o" if k else "x", s=30 if k else 36, zorder=3,
                        color="tab:green" if present[i] else "tab:gray")
-            if present[i]:
-                ax.annotate(result.queries[i], (t + jitter[j], s), fontsize=7, xytext=(4, 2),
-                            textcoords="offset points", color="tab:green")
+        # name the queries that are in the image in a column right of the step, spread so they never overprint
+        named = sorted(((float(s), t + jitter[j], result.queries[i]) for j, (i, s) in
+                        enumerate(zip(step.indices, step.scores)) if present[i]), reverse=True)
+        gap = 0.085
+        slots: list[float] = []
+        for s, x, name in named:
+            y = min(s, slots[-1] - gap) if slots else s
+            slots.append(y)
+            ax.annotate(name, (x, s), xytext=(t + 0.24, y), textcoords="data", fontsize=7, va="center",
+                        color="tab:green", arrowprops=dict(arrowstyle="-", color="tab:green", lw=0.5))
     ax.axhline(theta, color="black", linestyle="--", linewidth=1)
     ax.text(0.52, theta, "θ", va="bottom", fontsize=9)
     ax.set_xticks(range(1, len(result.steps) + 1),
                   [f"step {t}\n{len(s.queries)} quer{'y' if len(s.queries) == 1 else 'ies'}"
                    for t, s in enumerate(result.steps, 1)])
-    ax.set_xlim(0.5, len(result.steps) + 0.6)
+    ax.set_xlim(0.5, len(result.steps) + 0.95)
     ax.set_ylabel("$P_{ii}$ (classifier score)")
     ax.set_title(title, fontsize=10)
     handles = [plt.Line2D([], [], marker="o", linestyle="", color="tab:green", label="in the image"),
@@ -243,24 +254,28 @@ def show_label_maps(image: np.ndarray, label_maps: Sequence[np.ndarray], names: 
     Args:
         image: uint8 (H, W, 3), the image under every map (or ``images``, one per map).
         label_maps: int (H, W) maps, index into ``names``, -1 = background (left uncoloured).
-        names: the label names; colour i is :func:`car.viz.palette` entry i in every panel.
+        names: the label names. The names that appear get :func:`car.viz.label_colours` (never the hue a
+            name says: "blue circle" is not painted blue), the same in every panel of the figure.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    from car.viz import overlay, palette
+    from car.viz import label_colours, overlay
 
-    colours = palette(max(len(names), 1))
     images = list(images) if images is not None else [image] * len(label_maps)
-    fig, axes = plt.subplots(1, len(label_maps), figsize=(size * len(label_maps) + 2.2, size + 0.4), squeeze=False)
     used: list[int] = []
+    for labels in label_maps:
+        used += [int(v) for v in np.unique(labels) if 0 <= v < len(names) and int(v) not in used]
+    colours = np.zeros((max(len(names), 1), 3), np.uint8)
+    if used:  # colours for the names that appear, chosen away from each name's own hue (car.viz.label_colours)
+        colours[sorted(used)] = label_colours([names[i] for i in sorted(used)])
+    fig, axes = plt.subplots(1, len(label_maps), figsize=(size * len(label_maps) + 2.2, size + 0.4), squeeze=False)
     for i, (ax, img, labels) in enumerate(zip(axes[0], images, label_maps)):
         ax.imshow(overlay(img, labels, colours=colours), interpolation="nearest")
         ax.axis("off")
         if i < len(titles):
             ax.set_title(titles[i], fontsize=9)
-        used += [int(v) for v in np.unique(labels) if v >= 0 and int(v) not in used]
-    handles = [Patch(color=colours[i] / 255.0, label=names[i]) for i in sorted(used)]
+    handles = [Patch(facecolor=colours[i] / 255.0, edgecolor="0.35", linewidth=0.6, label=names[i]) for i in sorted(used)]
     if handles:
         fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     if suptitle:
@@ -268,3 +283,118 @@ def show_label_maps(image: np.ndarray, label_maps: Sequence[np.ndarray], names: 
         return fit_suptitle(fig)
     fig.tight_layout()
     return fig
+
+
+# --- where the toy world agrees with the paper -------------------------------------------------------------------
+
+def _toy_row(table: dict, label_start: str) -> list:
+    rows = [r for r in table["rows"] if r["label"].startswith(label_start)]
+    if len(rows) != 1:
+        raise KeyError(f"toy table has {len(rows)} rows starting with {label_start!r}; rows: "
+                       f"{[r['label'] for r in table['rows']]}")
+    return rows[0]["values"]
+
+
+def _verdict(paper_delta: float | None, toy_delta: float | None, flat: float | None = None) -> str:
+    if paper_delta is None or toy_delta is None:
+        return "n/a"
+    if flat is not None and abs(paper_delta) <= flat and abs(toy_delta) <= flat:
+        return "≈"
+    return "✓" if (paper_delta > 0) == (toy_delta > 0) else "✗"
+
+
+def toy_agreement(tables: Mapping[str, dict] | None = None) -> list[dict]:
+    """Where the toy world agrees with the paper: one row per finding, both effects computed, none typed.
+
+    Paper numbers come from :mod:`car.paper`, toy numbers from :func:`car.toy.tables.toy_table` (cached, seconds).
+    Each row is a dict: ``table`` (the paper's table key), ``finding`` (the paper's claim, in words), ``paper`` and
+    ``toy`` (the effect in mIoU points, signed so that > 0 means "the paper's finding holds"; ``None`` where a world
+    has no such row), ``verdict`` (``"✓"`` same direction, ``"✗"`` inverted, ``"≈"`` flat in both, ``"n/a"``) and
+    ``how`` (which rows were subtracted).
+
+    Args:
+        tables: optional ``{key: toy_table(key)}`` to use instead of loading (tests, or after recomputing).
+    """
+    from car import paper
+
+    def toy(key: str) -> dict:
+        if tables is not None and key in tables:
+            return tables[key]
+        from car.toy.tables import toy_table
+
+        return toy_table(key)
+
+    P = {k: paper.get_table(k) for k in ("1", "2", "3", "4", "5", "6", "I", "J")}
+    rows: list[dict] = []
+
+    def add(table, finding, p, t, how, flat=None):
+        rows.append({"table": table, "finding": finding, "paper": None if p is None else round(p, 1),
+                     "toy": None if t is None else round(t, 1), "verdict": _verdict(p, t, flat), "how": how})
+
+    t1 = toy("1")
+    mc, cr = _toy_row(t1, "MaskCLIP")[1], _toy_row(t1, "CaR")[1]
+    add("1", "CaR beats the training-free MaskCLIP",
+        P["1"].value("CaR (Ours, w/o SAM)", "VOC-21") - P["1"].value("MaskCLIP [†] [84]", "VOC-21"), cr - mc,
+        "CaR − MaskCLIP, VOC-21 (toy: VOC-21-like)")
+    t2 = toy("2")
+    p2 = {r.label: r.values[0] for r in P["2"].rows}
+    add("2", "the recurrence is vital",
+        p2["w/ recurrence, CLIP-ES"] - p2["w/o recurrence, CLIP-ES"],
+        _toy_row(t2, "recurrent, gradCAM")[-1] - _toy_row(t2, "T = 1, gradCAM")[-1],
+        "recurrent − T = 1 (paper: CLIP-ES CAM; toy: the toy preset's grad-CAM)")
+    add("2", "CAA beats plain grad-CAM",
+        p2["w/ recurrence, CLIP-ES"] - p2["w/ recurrence, gradCAM"],
+        _toy_row(t2, "recurrent, CLIP-ES")[-1] - _toy_row(t2, "recurrent, gradCAM")[-1],
+        "CLIP-ES (CAA) − grad-CAM, both recurrent")
+    add("2", "a second CAM after pruning adds accuracy (not in the paper)", None,
+        _toy_row(t2, "recurrent, gradCAM")[-1] - _toy_row(t2, "one pruned step")[-1],
+        "full recurrence − one pruned step (the paper has no such row)")
+    t3 = toy("3")
+    p3 = {r.label: r.values[0] for r in P["3"].rows}
+    add("3", "ViT-B/16 is the better proposer f",
+        p3["f=ViT-B/16, g=ViT-L/14"] - p3["f=ViT-L/14, g=ViT-L/14"],
+        _toy_row(t3, "f = toy-b, g = toy-b")[-1] - _toy_row(t3, "f = toy-l, g = toy-b")[-1],
+        "f = B − f = L, VOC, with the world's better classifier (paper: g = L/14; toy: g = toy-b)")
+    add("3", "ViT-L/14 is the better classifier g",
+        p3["f=ViT-B/16, g=ViT-L/14"] - p3["f=ViT-B/16, g=ViT-B/16"],
+        _toy_row(t3, "f = toy-b, g = toy-l")[-1] - _toy_row(t3, "f = toy-b, g = toy-b")[-1],
+        "g = L − g = B, VOC, f = B")
+    t4 = toy("4")
+    p4 = {r.label: r.values[0] for r in P["4"].rows}
+    t4v = {r["label"]: r["values"][0] for r in t4["rows"]}
+    add("4", "context-keeping prompts beat the black mask",
+        max(v for k, v in p4.items() if k != "mask") - p4["mask"],
+        max(v for k, v in t4v.items() if k != "mask") - t4v["mask"],
+        "best prompt other than mask − mask")
+    t5 = toy("5")
+    p5 = [r.values[-1] for r in P["5"].rows if r.group == "Pascal VOC"]
+    t5v = [r["values"][-1] for r in t5["rows"]]
+    add("5", "η, θ, λ barely matter (the default is best)",
+        min(p5) - max(p5), min(t5v) - max(t5v),
+        "worst − best of the VOC rows (a spread; ≈ when both are within 2.5 points)", flat=2.5)
+    t6 = toy("6")
+    p6 = [r.values[0] for r in P["6"].rows]
+    t6v = [r["values"][0] for r in t6["rows"]]
+    add("6", "background queries help", p6[-1] - p6[0], t6v[-1] - t6v[0], "all three groups − None")
+    add("6", "all three groups together are best", p6[-1] - max(p6[:-1]), t6v[-1] - max(t6v[:-1]),
+        "all three − best other row")
+    tI = toy("I")
+    seg_unseen, car_unseen = _toy_row(tI, "mask-supervised")[1], _toy_row(tI, "CaR")[1]
+    add("I", "CaR beats a mask-supervised model beyond its training vocabulary",
+        P["I"].value("CaR(Ours)", "RefCOCO val") - P["I"].value("OVSeg [35]", "RefCOCO val"), car_unseen - seg_unseen,
+        "CaR − OVSeg, RefCOCO val (toy: CaR − mask-supervised segmenter, unseen concepts)")
+    tJ = toy("J")
+    add("J", "CaR beats MaskCLIP without background",
+        P["J"].value("CaR (Ours)", "VOC-20") - P["J"].value("MaskCLIP [†] [84]", "VOC-20"),
+        _toy_row(tJ, "CaR")[0] - _toy_row(tJ, "MaskCLIP")[0], "CaR − MaskCLIP, VOC-20 (toy: VOC-20-like)")
+    return rows
+
+
+def agreement_table(rows: Sequence[dict] | None = None, caption: str | None = None) -> Table:
+    """:func:`toy_agreement` as a :class:`Table` (signed effects in mIoU points; > 0 = the paper's finding holds)."""
+    rows = toy_agreement() if rows is None else rows
+    fmt = lambda v: "—" if v is None else f"{v:+.1f}"  # noqa: E731
+    return Table(["table", "the paper's finding", "paper", "toy", "agrees?", "effect measured as"],
+                 [[r["table"], r["finding"], fmt(r["paper"]), fmt(r["toy"]), r["verdict"], r["how"]] for r in rows],
+                 caption=caption or "Where the toy world agrees with the paper (effects in mIoU points; > 0 means "
+                                    "the paper's finding holds; computed from car.paper and the toy tables)")
