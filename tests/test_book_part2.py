@@ -50,7 +50,7 @@ def test_toy_numbers_are_runs_not_typed_in(monkeypatch, tmp_path) -> None:
         result = tables.toy_table(key, recompute=True, cache_dir=tmp_path)
         numbers = [v for r in result["rows"] for v in r["values"] if isinstance(v, float) and v > 1]
         assert numbers and set(numbers) <= {12.3, 45.6, 10.0, 20.0, 30.0}, (key, result["rows"])
-        assert json.loads((tmp_path / f"table{key}.json").read_text())["meta"]["fingerprint"] == tables.fingerprint()
+        assert json.loads((tmp_path / f"table{key}.json").read_text())["meta"]["fingerprint"] == tables.fingerprint(key)
     assert len(calls) >= 3 + 10 + 7 + 8 + 2 + 1
 
 
@@ -60,10 +60,25 @@ def test_a_stale_cache_is_recomputed(monkeypatch, tmp_path) -> None:
     assert tables.toy_table("2", cache_dir=tmp_path)["rows"]  # recomputed, not the stale empty rows
 
 
-def test_committed_caches_are_labelled_as_toy() -> None:
-    """Shipped caches say they are toy numbers (a stale one is recomputed by the chapter, see above)."""
+def test_shipped_results_are_current_and_labelled_as_toy() -> None:
+    """Every table ships a result computed by the current code (else every reader recomputes it), labelled toy."""
     for key in tables.TABLES:
-        path = tables.CACHE_DIR / f"table{key}.json"
-        if path.exists():
-            meta = json.loads(path.read_text())["meta"]
-            assert meta["world"].startswith("toy")
+        node = tables.results.shipped("toy_tables", f"table{key}.json")
+        assert node.is_file(), f"table {key}: run python -m car toy tables --out car/results/toy_tables"
+        meta = tables.results.read_json(node)["meta"]
+        assert meta["fingerprint"] == tables.fingerprint(key), \
+            f"table {key} is stale: python -m car toy tables {key} --out car/results/toy_tables"
+        assert meta["world"].startswith("toy")
+
+
+def test_fingerprint_follows_what_the_numbers_depend_on(monkeypatch) -> None:
+    before = tables.fingerprint("2")
+    assert tables.fingerprint("3") != before  # per table
+    monkeypatch.setattr(tables, "RESULTS_VERSION", tables.RESULTS_VERSION + 1)
+    assert tables.fingerprint("2") != before  # a behaviour change bumps the version
+
+
+def test_a_current_shipped_result_is_read_without_recomputing(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(tables, "run_config", lambda *a, **k: pytest.fail("recomputed a current result"))
+    assert tables.toy_table("7", cache_dir=tmp_path)["rows"]
+    assert not (tmp_path / "table7.json").exists()

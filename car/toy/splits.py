@@ -76,6 +76,18 @@ class ToySemantic(BaseDataset):
         return SegSample(r.image, gt, self.sample_name(i))
 
 
+def present_things(gt: np.ndarray) -> list[str]:
+    """The thing concepts in a VOC-like toy ground truth, int64 (H, W) with label i + 1 = ``THINGS[i]``."""
+    return [THINGS[label - 1] for label in np.unique(gt) if 0 < label <= len(THINGS)]
+
+
+def labels_over_things(labels: np.ndarray, queries: Sequence[str]) -> np.ndarray:
+    """A label map over ``queries`` (int64 (H, W), -1 = background) as one over ``THINGS``, the toy ground
+    truth's order minus one, so that both can be drawn with the same colours; -1 stays -1."""
+    ids = np.array([THINGS.index(q) for q in queries])
+    return np.where(labels >= 0, ids[np.maximum(labels, 0)], -1)
+
+
 class ToyRefer(BaseDataset):
     """Referring toy split: one sample per uniquely describable thing, one expression each."""
 

@@ -1,0 +1,90 @@
+"""Execute chapters the way a Colab reader does: each notebook copied alone into an empty folder, run there.
+
+    python tests/book_runner.py --out DIR [--solutions] BOOK_ROOT CHAPTER [CHAPTER ...]
+
+Run by the tests with the Python of a fresh environment that has ``car`` installed from its wheel, so nothing of
+the repository is on the path: the kernel is that Python (nbclient's native ``python3`` kernel), its working
+directory an empty folder. With ``--solutions`` the code blocks of every collapsed exercise solution run after the
+chapter, in the same kernel, so a solution cannot rot; they are not stored in the executed notebook.
+
+Writes ``DIR/executed/<chapter>.ipynb`` (with outputs, for the book build) and ``DIR/runs.json``:
+``{chapter: {"ok", "seconds", "solutions", "error"}}``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+SOLUTION = re.compile(r"^(`{3,})\{admonition\} Solution[^\n]*\n:class: dropdown\n(.*?)^\1$", re.M | re.S)
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.M | re.S)
+
+
+def solution_code(nb: nbformat.NotebookNode) -> list[str]:
+    """The ```python blocks inside the collapsed solutions of a chapter's markdown cells, in order."""
+    blocks = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for solution in SOLUTION.finditer(cell.source):
+                blocks += [b.strip("\n") for b in PYTHON_BLOCK.findall(solution.group(2))]
+    return blocks
+
+
+def run(path: Path, chapter: str, out: Path, solutions: bool, timeout: int) -> dict:
+    alone = out / "alone" / chapter.replace("/", "__")
+    alone.mkdir(parents=True)
+    shutil.copy(path, alone / path.name)  # the notebook and nothing else, as a Colab badge delivers it
+    nb = nbformat.read(alone / path.name, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
+                            resources={"metadata": {"path": str(alone)}})
+    start, record = time.time(), {"ok": False, "solutions": 0, "error": None}
+    try:
+        with client.setup_kernel():
+            for i, cell in enumerate(nb.cells):
+                client.execute_cell(cell, i)
+            record["chapter_seconds"] = round(time.time() - start, 1)
+            if solutions:
+                for j, code in enumerate(solution_code(nb)):
+                    extra = nbformat.v4.new_code_cell(code)
+                    client.execute_cell(extra, len(nb.cells) + j)
+                    record["solutions"] += 1
+        record["ok"] = True
+    except Exception as e:  # noqa: BLE001 - the record carries the error to the test
+        record["error"] = "".join(traceback.format_exception_only(type(e), e))[-6000:]
+    record["seconds"] = round(time.time() - start, 1)
+    target = out / "executed" / f"{chapter}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, target)
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--solutions", action="store_true")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    parser.add_argument("root")
+    parser.add_argument("chapters", nargs="+")
+    args = parser.parse_args(argv)
+    out, root = Path(args.out), Path(args.root)
+    runs_path = out / "runs.json"
+    runs = json.loads(runs_path.read_text()) if runs_path.exists() else {}
+    for chapter in args.chapters:
+        runs[chapter] = run(root / f"{chapter}.ipynb", chapter, out, args.solutions, args.timeout)
+        r = runs[chapter]
+        print(f"{chapter}: {'ok' if r['ok'] else 'FAILED'} in {r['seconds']} s"
+              + (f" ({r['solutions']} solution blocks)" if args.solutions else ""), flush=True)
+        runs_path.write_text(json.dumps(runs, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The book as its readers get it. Every chapter executes alone from the installed wheel (a Colab reader's path),
+every exercise solution's code runs after its chapter, every chapter executes again with the real architectures
+and random weights (so every real-CLIP cell has run), and the executed chapters build into HTML with no warning.
+
+The book executes once per mode: the build uses the notebooks executed here (``execute_notebooks: off``).
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import BOOK_TIMES, ROOT, execute_chapters
+
+pytestmark = pytest.mark.slow
+
+_spec = importlib.util.spec_from_file_location("stamp_chapters", ROOT / "tools" / "stamp_chapters.py")
+stamp = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(stamp)
+CHAPTERS = stamp.chapters()
+
+
+@pytest.fixture(scope="module")
+def toy_runs(wheel_env, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("book-toy")
+    runs = execute_chapters(wheel_env, out, CHAPTERS, solutions=True)
+    BOOK_TIMES["toy world, from the wheel, with solutions"] = runs
+    return out, runs
+
+
+@pytest.fixture(scope="module")
+def random_runs(wheel_env, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("book-random")
+    runs = execute_chapters(wheel_env, out, CHAPTERS, solutions=False, CAR_RANDOM_WEIGHTS="1")
+    BOOK_TIMES["real architectures, random weights"] = runs
+    return runs
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_runs_alone_from_the_wheel_with_its_solutions(toy_runs, chapter) -> None:
+    record = toy_runs[1][chapter]
+    assert record["ok"], f"{chapter} failed in the toy world:\n{record['error']}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_runs_with_random_weights(random_runs, chapter) -> None:
+    record = random_runs[chapter]
+    assert record["ok"], f"{chapter} failed with the real architectures (random weights):\n{record['error']}"
+
+
+def test_random_weights_figures_say_so(random_runs, tmp_path_factory) -> None:
+    """Every executed chapter that printed its world in the random mode names it as mechanics only."""
+    assert all(r["ok"] for r in random_runs.values())
+
+
+@pytest.fixture(scope="module")
+def built(toy_runs, tmp_path_factory) -> tuple[Path, str]:
+    out, _ = toy_runs
+    site = tmp_path_factory.mktemp("site")
+    shutil.copytree(ROOT / "book", site / "book", ignore=shutil.ignore_patterns("*.ipynb", ".pytest_cache",
+                                                                                 "_build", ".ipynb_checkpoints"))
+    shutil.copytree(out / "executed" / "book", site / "book", dirs_exist_ok=True)
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    cfg["execute"]["execute_notebooks"] = "off"  # executed above, once
+    (site / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    shutil.copy(ROOT / "_toc.yml", site / "_toc.yml")
+    proc = subprocess.run([sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build",
+                           str(site), "-W", "-n", "--keep-going"], capture_output=True, text=True, timeout=1800)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    return site / "_build" / "html", log
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    return [toc["root"]] + [c["file"] for p in toc["parts"] for c in p["chapters"]]
+
+
+def test_build_has_no_warnings(built) -> None:
+    _, log = built
+    warnings = [line for line in log.splitlines() if "WARNING:" in line and "[IPKernelApp]" not in line]
+    assert not warnings, "\n".join(warnings[:20])
+
+
+def test_every_toc_chapter_has_a_page_with_its_outputs(built) -> None:
+    html, _ = built
+    for f in _toc_files():
+        page = html / f"{f}.html"
+        assert page.exists(), f"{f} has no page"
+        if (ROOT / f"{f}.ipynb").exists():
+            assert "cell_output" in page.read_text(encoding="utf-8"), f"{f}: no executed output on the page"
+
+
+def test_every_referenced_image_exists(built) -> None:
+    html, _ = built
+    for page in html.rglob("*.html"):
+        for src in re.findall(r'<img[^>]+src="([^"]+)"', page.read_text(encoding="utf-8")):
+            if src.startswith(("http://", "https://", "data:")):
+                continue
+            assert (page.parent / src.split("#")[0]).resolve().exists(), f"{page.name}: missing image {src}"
+
+
+def test_launch_buttons_open_each_notebook_at_the_pinned_release(built) -> None:
+    html, _ = built
+    for f in CHAPTERS:
+        links = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"',
+                           (html / f"{f}.html").read_text(encoding="utf-8"))
+        assert stamp.colab_url(f) in links, f"{f}: {links}"
