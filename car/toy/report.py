@@ -18,8 +18,8 @@ from car.config import load_config
 from car.data import get_dataset
 from car.evaluate import run_config
 from car.metrics import mean_average_precision
+from car import results
 
-RESULTS = Path("results") / "toy"
 TARGET_FULL = 55.0  # mIoU of full CaR on the VOC-like split (issue target)
 TARGET_GAIN = 15.0  # full CaR minus T = 1
 
@@ -38,13 +38,14 @@ def zero_shot_map(model_name: str, split: str = "toy_voc", limit: int | None = N
     return 100 * mean_average_precision((images @ text.T).numpy(), positives)
 
 
-def miou_of(config, name: str, limit: int | None, progress: bool, out_dir: Path = RESULTS) -> float:
+def miou_of(config, name: str, limit: int | None, progress: bool, out_dir: Path) -> float:
     res = run_config(config, out=Path(out_dir) / f"report_{name}.json", limit=limit, progress=progress)
     return round(100 * res["metrics"]["mIoU"], 1)
 
 
-def report(limit: int | None = None, progress: bool = True, out_dir: str | Path = RESULTS) -> dict:
-    """Compute the report (the results JSON of each run is kept under ``out_dir``, default ``results/toy``)."""
+def report(limit: int | None = None, progress: bool = True, out_dir: str | Path | None = None) -> dict:
+    """Compute the report (the results JSON of each run is kept under ``out_dir``, default the user cache)."""
+    out_dir = Path(out_dir) if out_dir is not None else results.cache_dir("toy_report")
     cfg = load_config("toy_voc")
     maps = {m: round(zero_shot_map(m, limit=limit), 1) for m in ("toy-b", "toy-l")}
     logs = {m: torch.load(load_clip(m).pretrained, weights_only=True)["log"][-1] for m in ("toy-b", "toy-l")}
