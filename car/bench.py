@@ -13,8 +13,12 @@ Three ways to run the same fixed two-step recurrence on the same image, queries 
   step one backward per query, every distinct text encoded once, one batched classifier forward per step.
 
 Each path reports exclusive seconds per stage (:data:`STAGES`). ``python -m car bench`` (:func:`main`) runs the
-paths side by side, each in its own subprocess (peak memory per path), checks that the official order and car
-agree, and sweeps the number of queries and the image size.
+paths side by side, checks that the official order and car agree, and sweeps the number of queries and the image
+size. With no flags it times the toy world (about a minute): several images, the paths interleaved in rounds,
+medians (:func:`time_paths`), so the ratios hold between runs on a busy machine. ``--world real`` times the real
+architectures (random-weight ViT-B/16 + ViT-L/14), each path in its own subprocess for its peak memory — tens of
+minutes on a CPU; with ``--device cuda --precision fp16`` beside the paper's 950 ms and 3.6 GB. Progress goes to
+stderr, one line per stage (:class:`Progress`).
 
 The schedule is fixed (:func:`fixed_schedule`: step 1 all queries, step t the first ⌈N / 2^(t−1)⌉), so random
 weights never decide when the recurrence stops; the official "all-zero proposals → previous step" fallback is
@@ -55,8 +59,8 @@ from car.vocab import TEMPLATE_SETS, background_queries
 #: Stages every path reports (exclusive seconds); "other" is the rest of the path's wall time.
 STAGES = ("text", "cam_forward", "gradients", "caa", "prompts", "classifier", "crf", "other")
 #: Default sweeps (number of queries; (H, W) image sizes per world).
-SWEEP_QUERIES = (5, 20, 80, 150)
-SWEEP_SIZES = {"real": ((188, 250), (375, 500), (750, 1000)), "toy": ((32, 32), (64, 64), (128, 128), (256, 256))}
+SWEEP_QUERIES = {"real": (5, 20, 80, 150), "toy": (5, 20, 80)}
+SWEEP_SIZES = {"real": ((188, 250), (375, 500), (750, 1000)), "toy": ((32, 32), (64, 64), (128, 128))}
 #: Which parts of car each world's query sweep times ("all" = the whole pipeline, "proposal" = CAM + CAA).
 SWEEP_PARTS = {"real": "proposal", "toy": "all"}
 #: Paths each world's sweeps time (the official order's cost is linear in the queries and ~15x car's classifier
@@ -227,6 +231,24 @@ def bench_image(world: str, size: tuple[int, int] | None = None) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def bench_images(world: str, num_images: int = 1, size: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """``num_images`` distinct benchmark images, uint8 (H, W, 3): toy_voc scenes 0, 1, ... at ``size`` (default as
+    :func:`bench_image`); the first is :func:`bench_image`'s."""
+    import cv2
+
+    from car.data import get_dataset
+
+    if num_images < 1:
+        raise ValueError(f"need at least one image, got num_images={num_images}")
+    ds = get_dataset("toy_voc", None)
+    if num_images > len(ds):
+        raise ValueError(f"num_images={num_images}: the toy_voc split has {len(ds)} scenes")
+    images = [ds[i].image for i in range(num_images)]
+    size = size or (REAL_IMAGE_SIZE if world == "real" else images[0].shape[:2])
+    return [np.ascontiguousarray(im if tuple(size) == im.shape[:2] else
+                                 cv2.resize(im, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)) for im in images]
+
+
 def world_models(world: str, device: str = "cpu") -> tuple[ClipBundle, ClipBundle, CaRConfig]:
     """The world's proposal CLIP, classifier CLIP and config, reproducibly initialised.
 
@@ -261,6 +283,7 @@ class PathRun:
             empty for the floor.
         masks: bool (N, H, W) final masks (zeros for queries absent from the last step); None for the floor.
         labels: int64 (H, W) label map; None for the floor.
+        cpu_s: process CPU seconds of the run, when the caller measured them (:meth:`WorldRunner.run`).
     """
 
     name: str
@@ -270,11 +293,15 @@ class PathRun:
     steps: list[dict[str, np.ndarray]] = field(default_factory=list, repr=False)
     masks: np.ndarray | None = field(default=None, repr=False)
     labels: np.ndarray | None = field(default=None, repr=False)
+    cpu_s: float | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready timings and counters."""
-        return {"total_s": round(self.total_s, 4), "stages": {k: round(v, 4) for k, v in self.stages.items()},
-                "counts": dict(self.counts)}
+        out = {"total_s": round(self.total_s, 4), "stages": {k: round(v, 4) for k, v in self.stages.items()},
+               "counts": dict(self.counts)}
+        if self.cpu_s is not None:
+            out["cpu_s"] = round(self.cpu_s, 4)
+        return out
 
 
 def _finish(name: str, clock: StageClock, start: float, steps, masks, labels) -> PathRun:
@@ -655,59 +682,195 @@ def _device_sync(device: torch.device) -> Callable[[], None] | None:
     return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
 
 
-def _run_path(world: str, path: str, num_queries: int, steps: int, repeats: int, device: str, fp16: bool,
-              isolated: bool, sweep: dict | None, outdir: str | None) -> dict[str, Any]:
-    """Load the world's models, run ``path`` ``repeats`` times (best of), the extras and sweeps; JSON-ready.
+class Progress:
+    """What the benchmark is doing, one line per stage on stderr (``[bench   12 s] ...``), and a heartbeat every
+    ``every`` seconds while one long run goes on (the real official order takes minutes per image on a CPU).
 
-    Peak memory is reported only when ``isolated`` (a fresh process per path)."""
-    torch.set_grad_enabled(True)
-    proposal, classifier, cfg = world_models(world, device)
-    image, queries = bench_image(world), bench_queries(world, num_queries)
-    schedule = fixed_schedule(num_queries, steps)
-    dev = torch.device(device)
-    autocast = torch.autocast("cuda", dtype=torch.float16) if fp16 else contextlib.nullcontext()
-    # warm-up: allocator and thread pools, one small forward of each model
-    encode_text(proposal, ["warm up"])
-    cls_mod.encode_images(classifier, torch.zeros(1, 3, 32, 32, device=dev))
-    best: PathRun | None = None
-    result: dict[str, Any] = {"repeats_s": []}
-    background = encode_text(proposal, _background_texts(cfg, queries)) if path == "official" else None
-    for r in range(max(1, repeats)):
-        clock = StageClock(_device_sync(dev))
-        with autocast, PeakMemory(dev) as mem:
+    Args:
+        enabled: False prints nothing.
+        every: heartbeat interval in seconds.
+        start: the ``time.monotonic()`` the elapsed seconds count from (default: now).
+    """
+
+    def __init__(self, enabled: bool = True, every: float = 20.0, start: float | None = None):
+        self.enabled, self.every = enabled, every
+        self.start = time.monotonic() if start is None else start
+
+    def __call__(self, message: str) -> None:
+        if self.enabled:
+            print(f"[bench {time.monotonic() - self.start:6.0f} s] {message}", file=sys.stderr, flush=True)
+
+    @contextlib.contextmanager
+    def running(self, what: str, clock: StageClock | None = None) -> Iterator[None]:
+        """Heartbeat lines (with the clock's current stage) until the block ends."""
+        if not self.enabled:
+            yield
+            return
+        stop, t0 = threading.Event(), time.monotonic()
+
+        def beat() -> None:
+            while not stop.wait(self.every):
+                stage = clock._stack[-1][0] if clock is not None and clock._stack else ""
+                self(f"  ... {what}: {time.monotonic() - t0:.0f} s" + (f" (in {stage})" if stage else ""))
+
+        thread = threading.Thread(target=beat, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+class WorldRunner:
+    """One world's models and inputs, loaded once, and timed runs of any path on them.
+
+    Args:
+        world: "real" or "toy" (:func:`world_models`).
+        num_queries, steps: the queries of step 1 and the length of the fixed schedule.
+        num_images: distinct benchmark images (:func:`bench_images`); every timing is seconds per image, the
+            mean over them.
+        device, fp16: where to run, and CUDA autocast to float16.
+        image_size: (H, W) of the images (default :func:`bench_image`'s).
+    """
+
+    def __init__(self, world: str, num_queries: int, steps: int = 2, num_images: int = 1, *, device: str = "cpu",
+                 fp16: bool = False, image_size: tuple[int, int] | None = None):
+        torch.set_grad_enabled(True)
+        self.world, self.dev, self.fp16 = world, torch.device(device), fp16
+        self.proposal, self.classifier, self.cfg = world_models(world, device)
+        self.images = bench_images(world, num_images, image_size)
+        self.queries = bench_queries(world, num_queries)
+        self.schedule = fixed_schedule(num_queries, steps)
+        with self.autocast():  # warm-up: allocator and thread pools, one small forward of each model
+            encode_text(self.proposal, ["warm up"])
+            cls_mod.encode_images(self.classifier, torch.zeros(1, 3, 32, 32, device=self.dev))
+            # the official code encodes the background words at construction: untimed
+            self.background = encode_text(self.proposal, _background_texts(self.cfg, self.queries))
+        self._warm_model: CaR | None = None
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.float16) if self.fp16 else contextlib.nullcontext()
+
+    def warm_model(self) -> CaR:
+        """The CaR of the first cold car run, its text cache full (one untimed run fills it if none ran yet)."""
+        if self._warm_model is None:
+            self.run("car", self.images[0])
+        return self._warm_model
+
+    def run(self, path: str, image: np.ndarray, warm: bool = False) -> PathRun:
+        """One timed run of ``path`` on ``image``; ``warm``: the vocabulary already encoded (car, floor).
+        The run's ``cpu_s`` is the process CPU time it used (robust to other processes on a shared CPU)."""
+        cpu0 = time.process_time()
+        run = self._run(path, image, warm)
+        run.cpu_s = time.process_time() - cpu0
+        return run
+
+    def _run(self, path: str, image: np.ndarray, warm: bool) -> PathRun:
+        clock = StageClock(_device_sync(self.dev))
+        with self.autocast():
             if path == "official":
-                run = official_order(proposal, classifier, cfg, image, queries, schedule, clock=clock,
-                                     background=background)
-            elif path == "car":
-                model = CaR(proposal, classifier, cfg)  # fresh: empty text cache (a cold first image)
-                run = car_pipeline(model, image, queries, schedule, clock=clock)
-            else:
-                run = floor(proposal, classifier, cfg, image, queries, schedule, clock=clock)
-        result["repeats_s"].append(round(run.total_s, 4))
-        if r == 0:
-            result["peak_mb"], result["maxrss_mb"] = (mem.peak_mb, mem.maxrss_mb) if isolated else (None, None)
-        if best is None or run.total_s < best.total_s:
-            best = run
-    result.update(best.summary())
-    if path in ("car", "floor"):  # warm: the vocabulary already encoded (every image after the first)
-        warm: PathRun | None = None
-        for _ in range(max(1, repeats)):
-            clock = StageClock(_device_sync(dev))
-            with autocast:
-                run = car_pipeline(model, image, queries, schedule, clock=clock) if path == "car" else \
-                    floor(proposal, classifier, cfg, image, queries, schedule, clock=clock, text=False)
-            warm = run if warm is None or run.total_s < warm.total_s else warm
-        result["warm"] = warm.summary()
-    if path == "car":
-        with autocast:
-            result["gradients"] = compare_gradients(proposal, cfg, image, [queries[i] for i in schedule[0]])
-    if sweep:
-        with autocast:
-            result["sweep"] = run_sweeps(world, path, proposal, classifier, cfg, **sweep)
-    if outdir is not None and best.steps:
-        arrays = {f"step{t}_{k}": v for t, s in enumerate(best.steps) for k, v in s.items()}
-        np.savez(Path(outdir) / f"{path}.npz", masks=best.masks, labels=best.labels, **arrays)
+                return official_order(self.proposal, self.classifier, self.cfg, image, self.queries, self.schedule,
+                                      clock=clock, background=self.background)
+            if path == "car":  # cold: a fresh model, empty text cache (a dataset's first image)
+                model = self.warm_model() if warm else CaR(self.proposal, self.classifier, self.cfg)
+                run = car_pipeline(model, image, self.queries, self.schedule, clock=clock)
+                self._warm_model = self._warm_model or model
+                return run
+            if path == "floor":
+                return floor(self.proposal, self.classifier, self.cfg, image, self.queries, self.schedule,
+                             clock=clock, text=not warm)
+        raise ValueError(f"unknown path {path!r}; valid: official, car, floor")
+
+
+
+def _variants(paths: Sequence[str]) -> list[tuple[str, bool]]:
+    """(path, warm) pairs timed: every path cold, car and the floor warm too."""
+    return [(p, False) for p in paths] + [(p, True) for p in paths if p in ("car", "floor")]
+
+
+def time_paths(runner: WorldRunner, paths: Sequence[str], repeats: int, progress: Progress | None = None,
+               memory: PeakMemory | None = None) -> tuple[dict[str, dict], dict[str, PathRun]]:
+    """Time ``paths`` (cold, and warm for car / floor) in ``repeats`` rounds over the runner's images.
+
+    For each image of each round every variant runs once, back to back, in an order rotated by one each time
+    (cold variants first at the start), so a change of machine load hits all variants alike and every image
+    gives paired measurements. A variant's reported run is its median round (seconds per image, the mean over
+    the images); ``memory`` (a fresh :class:`PeakMemory`) measures the very first run.
+
+    Returns:
+        ({path: summary with "warm" nested}, {path: its first cold run}); a summary is
+        :meth:`PathRun.summary` of the median round plus "repeats_s" (seconds per image of each round),
+        "runs_s" / "runs_cpu_s" (wall and CPU seconds of every run, round-major) and "images".
+    """
+    progress = progress or Progress(False)
+    variants = _variants(paths)
+    runs: dict[tuple[str, bool], list[PathRun]] = {v: [] for v in variants}
+    firsts: dict[str, PathRun] = {}
+    k = len(runner.images)
+    for r in range(max(1, repeats)):
+        with progress.running(f"{runner.world} round {r + 1}/{repeats}"):
+            for i, image in enumerate(runner.images):
+                shift = (r * k + i) % len(variants)
+                for path, warm in variants[shift:] + variants[:shift]:
+                    measure = memory if (memory is not None and not firsts) else None
+                    with measure or contextlib.nullcontext():
+                        run = runner.run(path, image, warm)
+                    runs[(path, warm)].append(run)
+                    if not warm:
+                        firsts.setdefault(path, run)
+        progress(f"{runner.world}: round {r + 1}/{repeats}, s per image over {k} image(s): " + ", ".join(
+            f"{p}{' (warm)' if w else ''} {np.mean([x.total_s for x in runs[(p, w)][-k:]]):.3f}" for p, w in variants))
+    out: dict[str, dict] = {}
+    for (path, warm), rs in runs.items():
+        by_round = [rs[j * k:(j + 1) * k] for j in range(len(rs) // k)]
+        totals = [float(np.mean([x.total_s for x in rr])) for rr in by_round]
+        median = sorted(range(len(totals)), key=lambda j: totals[j])[(len(totals) - 1) // 2]  # lower median
+        rr = by_round[median]
+        stages = {st: float(np.mean([x.stages[st] for x in rr])) for st in STAGES}
+        summary = PathRun(path, totals[median], stages, rr[0].counts,
+                          cpu_s=float(np.mean([x.cpu_s for x in rr]))).summary()
+        summary.update(repeats_s=[round(t, 4) for t in totals], images=k,
+                       runs_s=[round(x.total_s, 4) for x in rs], runs_cpu_s=[round(x.cpu_s, 4) for x in rs])
+        if warm:
+            out[path]["warm"] = summary
+        else:
+            out[path] = summary
+    return out, firsts
+
+
+def _run_isolated_path(args: tuple) -> dict[str, Any]:
+    """One path in this (fresh) process: its rounds, peak memory of its first run, extras, sweeps; JSON-ready."""
+    (world, path, num_queries, steps, repeats, num_images, device, fp16, image_size, sweep, outdir, show,
+     started) = args
+    progress = Progress(show, start=started)
+    runner = WorldRunner(world, num_queries, steps, num_images, device=device, fp16=fp16, image_size=image_size)
+    mem = PeakMemory(runner.dev)
+    timings, firsts = time_paths(runner, [path], repeats, progress, memory=mem)
+    result = timings[path]
+    result["peak_mb"], result["maxrss_mb"] = mem.peak_mb, mem.maxrss_mb
+    progress(f"{world}/{path}: peak memory of its first round {mem.peak_mb:.0f} MiB above the loaded models")
+    first = firsts[path]
+    _extras(runner, path, result, sweep, progress)
+    if outdir is not None and first.steps:
+        arrays = {f"step{t}_{k}": v for t, s in enumerate(first.steps) for k, v in s.items()}
+        np.savez(Path(outdir) / f"{path}.npz", masks=first.masks, labels=first.labels, **arrays)
     return result
+
+
+def _extras(runner: WorldRunner, path: str, result: dict[str, Any], sweep: dict | None,
+            progress: Progress) -> None:
+    """car: batched vs looped gradients; any path of the sweep: :func:`run_sweeps`."""
+    if path == "car":
+        with runner.autocast():
+            result["gradients"] = compare_gradients(runner.proposal, runner.cfg, runner.images[0],
+                                                    [runner.queries[i] for i in runner.schedule[0]])
+        progress(f"{runner.world}/car: gradients, batched {result['gradients']['batched_s']:.3f} s vs loop "
+                 f"{result['gradients']['loop_s']:.3f} s")
+    if sweep:
+        with runner.autocast():
+            result["sweep"] = run_sweeps(runner.world, path, runner.proposal, runner.classifier, runner.cfg,
+                                         progress=progress, **sweep)
 
 
 def _load_run(path: str, npz: Path) -> PathRun:
@@ -720,7 +883,7 @@ def _load_run(path: str, npz: Path) -> PathRun:
 def _child(args: tuple, out_json: str) -> None:
     """Subprocess entry: run one path and write its JSON (errors included, so the parent can report them)."""
     try:
-        result = _run_path(*args)
+        result = _run_isolated_path(args)
     except Exception as e:  # noqa: BLE001 - reported to the parent, which fails loudly
         result = {"error": f"{type(e).__name__}: {e}"}
     Path(out_json).write_text(json.dumps(result))
@@ -742,67 +905,119 @@ def _run_isolated(args: tuple) -> dict[str, Any]:
 
 def run_world(world: str, num_queries: int = 20, steps: int = 2, repeats: int = 1, *, isolate: bool = True,
               device: str = "cpu", fp16: bool = False, sweep: dict | None = None,
-              paths: Sequence[str] = ("official", "car", "floor")) -> dict[str, Any]:
+              paths: Sequence[str] = ("official", "car", "floor"), num_images: int = 1,
+              image_size: tuple[int, int] | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Time the official order, car and the floor side by side on one world; JSON-ready results.
 
     Args:
         world: "real" (random-weight ViT-B/16 + ViT-L/14, VOC queries, a 500 x 375 image) or "toy".
         num_queries: N, the queries of step 1 (VOC / toy class names, then numbered repeats).
         steps: length of the fixed schedule (:func:`fixed_schedule`).
-        repeats: runs per path (the best is reported).
-        isolate: run every path in its own subprocess (peak memory per path); False runs in this process and
-            reports no memory.
+        repeats: timed rounds per path; the median round is reported (and per-round ratios' median).
+        isolate: run every path in its own subprocess (peak memory per path; rounds are not interleaved across
+            paths); False runs in this process, the paths interleaved round by round (:func:`time_paths`; the
+            steadiest ratios), and reports no memory.
         device, fp16: "cuda" and half precision (autocast) when a GPU is there.
         sweep: keyword arguments of :func:`run_sweeps` (``queries``, ``sizes``, ``parts``, ``paths``), or None.
         paths: which paths to time.
+        num_images: distinct images per round (:func:`bench_images`); timings are seconds per image.
+        image_size: (H, W) of the images (default 375 x 500 real, 64 x 64 toy).
+        progress: where progress lines go (default: none).
 
     Returns:
-        {"setup", "paths": {name: timings}, "ratios", "agreement", "targets"}.
+        {"setup", "paths": {name: timings}, "ratios", "ratio_rounds", "agreement", "targets"}.
     """
+    progress = progress or Progress(False)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r}: CUDA is not available here (torch.cuda.is_available() is False); "
+                           f"use device='cpu'")
+    if fp16 and not device.startswith("cuda"):
+        raise ValueError("fp16 timings use CUDA autocast: pass device='cuda' (on CPU, time fp32)")
     queries = bench_queries(world, num_queries)
     cfg = load_config("voc" if world == "real" else "toy_voc")
-    image = bench_image(world)
+    images = bench_images(world, num_images, image_size)
     schedule = fixed_schedule(num_queries, steps)
     out: dict[str, Any] = {"setup": {
         "world": world, "device": device, "precision": "fp16 (autocast)" if fp16 else "fp32",
-        "image_hw": list(image.shape[:2]), "num_queries": num_queries, "queries": queries,
-        "num_background": len(background_queries(cfg.background, queries)),
+        "image_hw": list(images[0].shape[:2]), "num_images": len(images), "num_queries": num_queries,
+        "queries": queries, "num_background": len(_background_texts(cfg, queries)),
         "num_templates": len(TEMPLATE_SETS[cfg.templates]), "schedule": [len(s) for s in schedule],
-        "repeats": repeats, "isolated": isolate}, "paths": {}}
+        "repeats": repeats, "statistic": "median round", "isolated": isolate, "interleaved": not isolate},
+        "paths": {}}
+    progress(f"{world} world: paths {', '.join(paths)}; {num_queries} queries, schedule {out['setup']['schedule']}, "
+             f"{len(images)} image(s) of {images[0].shape[1]}x{images[0].shape[0]}, {repeats} round(s), {device} "
+             f"{out['setup']['precision']}, {'one subprocess per path' if isolate else 'interleaved in-process'}")
     with tempfile.TemporaryDirectory() as tmp:
-        for path in paths:
-            sweep_here = None
-            if sweep and path in sweep.get("paths", ("car",)):
-                sweep_here = {k: v for k, v in sweep.items() if k != "paths"}
-            args = (world, path, num_queries, steps, repeats, device, fp16, isolate, sweep_here, tmp)
-            res = _run_isolated(args) if isolate else _run_path(*args)
-            if "error" in res:
-                raise RuntimeError(f"{world}/{path} benchmark failed: {res['error']}")
-            out["paths"][path] = res
+        if isolate:
+            for path in paths:
+                sweep_here = _sweep_for(sweep, path)
+                progress(f"{world}/{path}: starting its subprocess")
+                args = (world, path, num_queries, steps, repeats, num_images, device, fp16, image_size, sweep_here,
+                        tmp, progress.enabled, progress.start)
+                res = _run_isolated(args)
+                if "error" in res:
+                    raise RuntimeError(f"{world}/{path} benchmark failed: {res['error']}")
+                out["paths"][path] = res
+            runs = {p: _load_run(p, Path(tmp) / f"{p}.npz") for p in ("official", "car") if p in paths}
+        else:
+            progress(f"{world}: loading the models")
+            runner = WorldRunner(world, num_queries, steps, num_images, device=device, fp16=fp16,
+                                 image_size=image_size)
+            out["paths"], runs = time_paths(runner, paths, repeats, progress)
+            for path in paths:
+                out["paths"][path]["peak_mb"] = out["paths"][path]["maxrss_mb"] = None
+                _extras(runner, path, out["paths"][path], _sweep_for(sweep, path), progress)
         if {"official", "car"} <= set(paths):
-            out["agreement"] = compare_runs(_load_run("official", Path(tmp) / "official.npz"),
-                                            _load_run("car", Path(tmp) / "car.npz"))
+            out["agreement"] = compare_runs(runs["official"], runs["car"])
     out["setup"]["models"] = ([cfg.proposal_model, cfg.classifier_model] if world == "toy" else
                               ["ViT-B-16 (random init)", "ViT-L-14 (random init)"])
     out["setup"]["cam_method"] = cfg.cam_method
-    out["ratios"], out["targets"] = _ratios(out["paths"])
+    out["ratios"], out["targets"], out["ratio_rounds"] = _ratios(out["paths"], paired=not isolate)
+    progress(f"{world}: ratios " + ", ".join(f"{k} = {v}" for k, v in out["ratios"].items()))
     return out
 
 
-def _ratios(p: dict[str, Any]) -> tuple[dict[str, float], dict[str, bool]]:
-    def total(name, warm=False):
+def _sweep_for(sweep: dict | None, path: str) -> dict | None:
+    if sweep and path in sweep.get("paths", ("car",)):
+        return {k: v for k, v in sweep.items() if k != "paths"}
+    return None
+
+
+#: Ratios of seconds per image: name -> (numerator (path, warm), denominator (path, warm)).
+RATIOS = {"car_over_floor": (("car", False), ("floor", False)),
+          "car_warm_over_floor_warm": (("car", True), ("floor", True)),
+          "official_over_car": (("official", False), ("car", False)),
+          "official_over_car_warm": (("official", False), ("car", True))}
+
+
+def _ratios(p: dict[str, Any], paired: bool = False) -> tuple[dict[str, float], dict[str, bool], dict[str, list]]:
+    """Time ratios (and the memory ratio) with the targets they meet.
+
+    ``paired`` (interleaved runs): the median of the ratios of back-to-back runs on the same image, which
+    cancels load that changes over time; else the ratio of the median rounds. ``<name>_cpu``: the same from
+    the runs' CPU seconds (what the machine's other processes cannot inflate). Returns (ratios, targets,
+    per-pair wall-time ratios)."""
+    def entry(name, warm):
         d = p.get(name, {})
-        d = d.get("warm", {}) if warm else d
-        return d.get("total_s")
+        return d.get("warm", {}) if warm else d
 
     ratios: dict[str, float] = {}
-    pairs = {"car_over_floor": ("car", "floor", False), "car_warm_over_floor_warm": ("car", "floor", True),
-             "official_over_car": ("official", "car", False)}
-    for key, (a, b, warm) in pairs.items():
-        if total(a, warm) and total(b, warm):
-            ratios[key] = round(total(a, warm) / total(b, warm), 3)
-    if total("official") and total("car", True):
-        ratios["official_over_car_warm"] = round(total("official") / total("car", True), 3)
+    per_round: dict[str, list] = {}
+    for key, (a, b) in RATIOS.items():
+        ea, eb = entry(*a), entry(*b)
+        if not (ea.get("total_s") and eb.get("total_s")):
+            continue
+        ra, rb = ea.get("runs_s") or [], eb.get("runs_s") or []
+        if paired and len(ra) == len(rb) and ra and all(rb):
+            per_round[key] = [round(x / y, 3) for x, y in zip(ra, rb)]
+            ratios[key] = round(float(np.median([x / y for x, y in zip(ra, rb)])), 3)
+        else:
+            ratios[key] = round(ea["total_s"] / eb["total_s"], 3)
+        ca, cb = ea.get("runs_cpu_s") or [], eb.get("runs_cpu_s") or []
+        if paired and len(ca) == len(cb) and ca and all(cb):
+            ratios[key + "_cpu"] = round(float(np.median([x / y for x, y in zip(ca, cb)])), 3)
+        elif ea.get("cpu_s") and eb.get("cpu_s"):
+            ratios[key + "_cpu"] = round(ea["cpu_s"] / eb["cpu_s"], 3)
     if p.get("official", {}).get("peak_mb") and p.get("car", {}).get("peak_mb") is not None:
         ratios["memory_car_over_official"] = round(p["car"]["peak_mb"] / p["official"]["peak_mb"], 3)
     targets = {}
@@ -812,19 +1027,23 @@ def _ratios(p: dict[str, Any]) -> tuple[dict[str, float], dict[str, bool]]:
         targets["car_1.5x_faster_than_official"] = ratios["official_over_car"] >= 1.5
     if "memory_car_over_official" in ratios:
         targets["car_memory_not_above_official"] = ratios["memory_car_over_official"] <= 1.0
-    return ratios, targets
+    return ratios, targets, per_round
 
 
 # --------------------------------------------------------------------------- sweeps
 def run_sweeps(world: str, path: str, proposal: ClipBundle, classifier: ClipBundle, cfg: CaRConfig, *,
-               queries: Sequence[int] = SWEEP_QUERIES, sizes: Sequence[tuple[int, int]] = (),
-               size_queries: int = 5, steps: int = 2, parts: str = "all") -> dict[str, list[dict]]:
+               queries: Sequence[int] | None = None, sizes: Sequence[tuple[int, int]] = (),
+               size_queries: int = 5, steps: int = 2, parts: str = "all",
+               progress: Progress | None = None) -> dict[str, list[dict]]:
     """Seconds per image of ``path`` against the number of queries and the image size (vocabulary warm).
 
     For car the text cache is filled before timing (a dataset encodes its vocabulary once; the encoding time
     is reported as ``vocabulary_s``); the official order re-encodes as it always does; the floor skips text.
     ``parts="proposal"`` times only car's mask proposal generator (official and floor always run whole).
+    ``queries`` defaults to :data:`SWEEP_QUERIES` of the world; ``progress`` gets one line per entry.
     """
+    progress = progress or Progress(False)
+    queries = SWEEP_QUERIES[world] if queries is None else queries
     out: dict[str, list[dict]] = {"queries": [], "sizes": []}
     for kind, values in (("queries", queries), ("sizes", sizes)):
         for v in values:
@@ -846,6 +1065,8 @@ def run_sweeps(world: str, path: str, proposal: ClipBundle, classifier: ClipBund
                 run = floor(proposal, classifier, cfg, image, qs, schedule, clock=clock, text=False)
             entry.update(run.summary())
             out[kind].append(entry)
+            progress(f"{world}/{path}: sweep {kind}, {n} queries at {image.shape[1]}x{image.shape[0]}: "
+                     f"{run.total_s:.3f} s")
     return out
 
 
@@ -860,20 +1081,28 @@ def _warm_vocabulary(model: CaR, queries: Sequence[str], schedule: Sequence[np.n
 # --------------------------------------------------------------------------- report and CLI
 def format_report(results: dict[str, Any]) -> str:
     """A plain-text table of one benchmark JSON (what ``python -m car bench`` prints)."""
+    meta = results.get("meta", {})
     lines = []
+    if meta:
+        lines.append(f"machine: {meta.get('processor')}, {meta.get('cpu_count')} CPUs, torch {meta.get('torch')} "
+                     f"({meta.get('torch_threads')} threads), {meta.get('device')}"
+                     + (f" {meta['gpu']}" if meta.get("gpu") else ""))
     for world, res in results.get("worlds", {}).items():
         s = res["setup"]
-        lines.append(f"== {world} world: {', '.join(s['models'])}; image {s['image_hw'][1]}x{s['image_hw'][0]}, "
-                     f"{s['num_queries']} queries (+{s['num_background']} background), schedule {s['schedule']}, "
-                     f"{s['device']} {s['precision']}")
+        lines.append(f"== {world} world: {', '.join(s['models'])}; {s.get('num_images', 1)} image(s) of "
+                     f"{s['image_hw'][1]}x{s['image_hw'][0]}, {s['num_queries']} queries (+{s['num_background']} "
+                     f"background), schedule {s['schedule']}, {s['device']} {s['precision']}; seconds per image, "
+                     f"median of {s['repeats']} round(s)" + (", paths interleaved" if s.get("interleaved") else ""))
         rows = [(name, p) for name, p in res["paths"].items()]
         rows += [(f"{name} (warm)", p["warm"]) for name, p in res["paths"].items() if "warm" in p]
         lines.append(f"{'path':<16}{'total s':>9}" + "".join(f"{st:>12}" for st in STAGES) + f"{'peak MiB':>10}")
         for name, p in rows:
             mem = p.get("peak_mb")
-            lines.append(f"{name:<16}{p['total_s']:>9.2f}" + "".join(f"{p['stages'][st]:>12.3f}" for st in STAGES)
+            lines.append(f"{name:<16}{p['total_s']:>9.3f}" + "".join(f"{p['stages'][st]:>12.3f}" for st in STAGES)
                          + (f"{mem:>10.0f}" if mem is not None else f"{'-':>10}"))
         lines.append("ratios: " + ", ".join(f"{k} = {v}" for k, v in res["ratios"].items()))
+        for k, v in res.get("ratio_rounds", {}).items():
+            lines.append(f"  {k}: median of {len(v)} back-to-back pairs, range {min(v)}..{max(v)}")
         lines.append("targets: " + ", ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in res["targets"].items()))
         if "agreement" in res:
             a = res["agreement"]
@@ -890,6 +1119,14 @@ def format_report(results: dict[str, Any]) -> str:
                     lines.append(f"sweep {name} by {kind}: " + ", ".join(
                         f"{e['num_queries'] if kind == 'queries' else 'x'.join(map(str, e['image_hw'][::-1]))}"
                         f" → {e['total_s']:.2f} s" for e in entries))
+        paper = results.get("paper") or {}
+        car = res["paths"].get("car", {})
+        if s["device"].startswith("cuda") and paper and car:
+            h, w = paper["image_size"]
+            lines.append(f"paper: {paper['ms_per_image']} ms per image, {paper['gpu_memory_gb']} GB on a {paper['gpu']} "
+                         f"({w}x{h}, half precision); here: {1000 * car['total_s']:.0f} ms cold, "
+                         f"{1000 * car.get('warm', car)['total_s']:.0f} ms warm, peak "
+                         + (f"{car['peak_mb'] / 1024:.2f} GB" if car.get("peak_mb") is not None else "-"))
     return "\n".join(lines)
 
 
@@ -900,38 +1137,79 @@ def _meta(device: str) -> dict[str, Any]:
             "torch": torch.__version__, "open_clip": open_clip.__version__, "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "device": device,
-            "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None}
+            "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None}
+
+
+#: What ``python -m car bench`` runs per world when a flag is not given. toy: enough work for ratios that hold
+#: to a few per cent between runs (3 images, 5 interleaved rounds, medians), in about a minute on a shared 2-core
+#: CPU; real: the paper's vocabulary size, one round, one subprocess per path (peak memory) — tens of minutes.
+WORLD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "toy": {"queries": 10, "repeats": 5, "images": 3, "isolate": False},
+    "real": {"queries": 20, "repeats": 1, "images": 1, "isolate": True},
+}
+
+
+def _world_options(args, world: str) -> dict[str, Any]:
+    """The CLI's explicit values over :data:`WORLD_DEFAULTS`."""
+    d = WORLD_DEFAULTS[world]
+    pick = lambda name, key: d[key] if getattr(args, name, None) is None else getattr(args, name)  # noqa: E731
+    return {"queries": pick("queries", "queries"), "repeats": pick("repeats", "repeats"),
+            "images": pick("images", "images"), "isolate": pick("isolate", "isolate")}
+
+
+def _precisions(args, device: str) -> list[bool]:
+    """fp16 flags to run: ``--precision`` fp32 / fp16 / both (default: both on CUDA, fp32 on CPU)."""
+    precision = getattr(args, "precision", None) or ("both" if device.startswith("cuda") else "fp32")
+    if precision not in ("fp32", "fp16", "both"):
+        raise ValueError(f"unknown precision {precision!r}; valid: fp32, fp16, both")
+    if precision != "fp32" and not device.startswith("cuda"):
+        raise ValueError(f"--precision {precision} times CUDA autocast (float16); it needs --device cuda")
+    return {"fp32": [False], "fp16": [True], "both": [False, True]}[precision]
 
 
 def main(args) -> int:
     """``python -m car bench``: time each world, print the table, write the JSON to ``args.out``.
 
-    ``args`` has ``world`` (real | toy | both), ``queries``, ``repeats``, ``steps``, ``out``; optional
-    ``sweep`` (bool, default True), ``sweep_queries`` (list of int), ``isolate`` (bool, default True: one
-    subprocess per path) and ``device``.
+    ``args`` has ``world`` (toy | real | both), ``steps``, ``out``; optional ``queries``, ``repeats``,
+    ``images``, ``isolate`` (None: :data:`WORLD_DEFAULTS`), ``sweep`` (bool, default True), ``sweep_queries``
+    (list of int), ``device`` (default: cuda when available), ``precision`` (fp32 | fp16 | both) and
+    ``progress`` (bool, default True: lines on stderr).
+
+    Raises:
+        RuntimeError: ``device`` is cuda and CUDA is not available.
     """
     from car.paper import EFFICIENCY
 
-    worlds = ("real", "toy") if args.world == "both" else (args.world,)
+    progress = Progress(getattr(args, "progress", True))
+    worlds = ("toy", "real") if args.world == "both" else (args.world,)
     device = getattr(args, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {device}: CUDA is not available on this machine (torch.cuda.is_available() "
+                           f"is False); run with --device cpu, or on a GPU machine")
+    precisions = _precisions(args, device)
     do_sweep = getattr(args, "sweep", True)
-    isolate = getattr(args, "isolate", True)
     results: dict[str, Any] = {"meta": _meta(device), "paper": dict(EFFICIENCY), "worlds": {}}
+    progress(f"benchmark on {results['meta']['processor']} ({results['meta']['cpu_count']} CPUs, "
+             f"{results['meta']['torch_threads']} torch threads), {device}; worlds: {', '.join(worlds)}"
+             + ("" if "real" in worlds else " (the real-architecture run: --world real)"))
     for world in worlds:
+        opts = _world_options(args, world)
         sweep = None
         if do_sweep:
-            sweep = {"queries": tuple(getattr(args, "sweep_queries", None) or SWEEP_QUERIES),
+            sweep = {"queries": tuple(getattr(args, "sweep_queries", None) or SWEEP_QUERIES[world]),
                      "sizes": SWEEP_SIZES[world], "parts": SWEEP_PARTS[world], "paths": SWEEP_PATHS[world],
                      "steps": args.steps}
-        key = world
-        results["worlds"][key] = run_world(world, args.queries, args.steps, args.repeats, isolate=isolate,
-                                           device=device, sweep=sweep)
-        if device == "cuda":
-            results["worlds"][f"{world}_fp16"] = run_world(world, args.queries, args.steps, args.repeats,
-                                                           isolate=isolate, device=device, fp16=True)
+        for fp16 in precisions:
+            key = world + ("_fp16" if fp16 else "")
+            size = tuple(EFFICIENCY["image_size"]) if fp16 and world == "real" else None  # the paper's 500 x 500
+            results["worlds"][key] = run_world(world, opts["queries"], args.steps, opts["repeats"],
+                                               isolate=opts["isolate"], device=device, fp16=fp16,
+                                               sweep=None if fp16 else sweep, num_images=opts["images"],
+                                               image_size=size, progress=progress)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
+    progress(f"done in {time.monotonic() - progress.start:.0f} s")
     print(format_report(results))
     print(f"wrote {out}")
     return 0
