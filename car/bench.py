@@ -333,7 +333,8 @@ def _cam_texts(cfg: CaRConfig, queries: Sequence[str], step: int) -> list[str]:
 
 
 def _background_texts(cfg: CaRConfig, queries: Sequence[str]) -> list[str]:
-    return [cfg.cam_template.format(w) for w in background_queries(cfg.background, queries)]
+    exclude = queries if cfg.background_exclude == "queries" else ()  # official: no word dropped (as car.model)
+    return [cfg.cam_template.format(w) for w in background_queries(cfg.background, exclude)]
 
 
 # --------------------------------------------------------------------------- the official loop order
@@ -415,89 +416,263 @@ def _official_resize(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(_official_minmax(cam), (size[1], size[0]))
 
 
-def _official_scores(classifier: ClipBundle, cfg: CaRConfig, prompted: list[np.ndarray],
-                     current: Sequence[str], clock: StageClock) -> np.ndarray:
-    """Official ``get_mask_confidence`` + ``forward_clip``: per template, encode the texts and the whole batch of
-    prompted images again; sum of per-template softmaxes, then a softmax (one template: the softmax)."""
-    templates = TEMPLATE_SETS[cfg.templates]
+def _official_background_words(cfg: CaRConfig, queries: Sequence[str]) -> list[str]:
+    """The official thing-pass (or single-pass) background words: every word of the config's groups (the 23 CLIP-ES
+    words of every official config, none dropped); ``background_exclude: queries`` drops those equal to a query."""
+    return background_queries(cfg.background, queries if cfg.background_exclude == "queries" else ())
+
+
+def _official_forward_clip(classifier: ClipBundle, cfg: CaRConfig, prompted: list[np.ndarray],
+                           prompt_text: list, clock: StageClock) -> np.ndarray:
+    """Official ``get_mask_confidence`` + ``forward_clip`` → the diagonal P_ii, float32 (N,).
+
+    ``prompt_text`` is the official ``semantic_prompt_text``: a flat list of N strings (no templates: one softmax)
+    or a list of lists (templates, or the refer-mode bug's character lists: per list a softmax, summed, then a
+    softmax). Per list the texts and the whole batch of prompted images are encoded again (``forward_clip_single``).
+    """
     stop = len(blocks(classifier)) - 1 if cfg.classifier_skip_last_block else None
     with clock("classifier"):
         x = torch.cat([cls_mod.preprocess(classifier, p[None], cfg.classifier_crop) for p in prompted])
-    total = 0
-    for template in templates:
+
+    def single(texts: Sequence[str]) -> torch.Tensor:
         with clock("text"):
-            text = encode_text(classifier, [template.format(q) for q in current])  # (N, D)
-        clock.count("text_encodings", len(current))
+            text = encode_text(classifier, list(texts))  # (N, D)
+        clock.count("text_encodings", len(texts))
         with clock("classifier"), torch.no_grad():
             tokens, _ = embed_patches(classifier, x)
             image = F.normalize(pool_and_project(classifier, run_blocks(classifier, tokens, 0, stop)).float(), dim=-1)
-            total = total + torch.softmax(classifier.logit_scale * image @ text.T, -1)  # (N, N)
+            p = torch.softmax(classifier.logit_scale * image @ text.T, -1)  # (N, N)
         clock.count("classifier_images", len(prompted))
-    p = torch.softmax(total, -1) if len(templates) > 1 else total
+        return p
+
+    if isinstance(prompt_text[0], list):
+        p = torch.softmax(sum(single(t) for t in prompt_text), -1)
+    else:
+        p = single(prompt_text)
     return torch.diagonal(p).cpu().numpy().astype(np.float32)
 
 
+def _official_scores(classifier: ClipBundle, cfg: CaRConfig, prompted: list[np.ndarray],
+                     current: Sequence[str], clock: StageClock) -> np.ndarray:
+    """Official ``get_mask_confidence`` + ``forward_clip`` on the first stage's texts of ``current``: per template,
+    encode the texts and the whole batch of prompted images again; sum of per-template softmaxes, then a softmax
+    (the ``canonical`` set, i.e. no ``semantic_templates``: the flat list, one softmax)."""
+    return _official_forward_clip(classifier, cfg, prompted, _official_prompt_text(cfg, current), clock)
+
+
+def _official_prompt_text(cfg: CaRConfig, text: Sequence[str]) -> list:
+    """``_forward_car``'s initial ``semantic_prompt_text``: the template lists, or (no templates) the flat list of
+    canonical strings ``cam_text_template.format(t)``."""
+    if cfg.templates == "canonical":
+        return [cfg.cam_template.format(t) for t in text]
+    return [[template.format(t) for t in text] for template in TEMPLATE_SETS[cfg.templates]]
+
+
+def _official_filter_texts(kept: list[int], clip_text: list[str], prompt_text: list,
+                           char_bug: bool) -> tuple[list[str], list]:
+    """Official ``_filter_texts``: ``[[spt[i] for i in kept] for spt in semantic_prompt_text]``.
+
+    On a flat list of strings that comprehension indexes *characters* (the official refer-mode bug); with
+    ``char_bug`` False a flat list is filtered as strings instead (car's default)."""
+    filtered = [clip_text[i] for i in kept]
+    if isinstance(prompt_text[0], list) or char_bug:
+        return filtered, [[spt[i] for i in kept] for spt in prompt_text]
+    return filtered, [prompt_text[i] for i in kept]
+
+
+def _official_proposals(proposal: ClipBundle, cfg: CaRConfig, image: np.ndarray, cam_text: Sequence[str],
+                        background: torch.Tensor, clock: StageClock) -> list[np.ndarray]:
+    """``get_mask_proposals``: one ``CLIPCAM`` call with every text (semantic) or one call per text (refer), each
+    call re-running blocks 1..L−1; per query block L + one backward, the fallback without background queries, CAA.
+    Returns float32 (H, W) maps in [0, 1]."""
+    calls = [list(cam_text)] if cfg.mode == "semantic" else [[t] for t in cam_text]
+    resblocks = blocks(proposal)
+    out = []
+    for texts in calls:
+        with clock("cam_forward"), torch.no_grad():  # encode_image: blocks 1..L-1, every call
+            x = image_tensor(proposal, image, multiple=cfg.proposal_size_multiple)
+            with cam_mod.capture_attention([b.attn for b in resblocks[:-1]]) as maps:
+                tokens, grid = embed_patches(proposal, x)
+                feats = run_blocks(proposal, tokens, 0, len(resblocks) - 1)
+        clock.count("cam_backbone_forwards")
+        with clock("text"):  # zeroshot_classifier: one encode_text per query
+            fg = torch.cat([encode_text(proposal, [s]) for s in texts])
+        clock.count("text_encodings", len(texts))
+        text = torch.cat([fg, background]) if len(background) else fg
+        for q in range(len(texts)):
+            cam, last_attn = _official_query_cam(proposal, feats, text, q, grid, clock)
+            if cam.max() == 0 and len(background):  # fallback: foreground queries only
+                cam, last_attn = _official_query_cam(proposal, feats, fg, q, grid, clock)
+            if q == 0:
+                attn_maps = [*maps, last_attn]
+            with clock("caa"):
+                if cfg.cam_method == "caa":
+                    out.append(_official_caa(cam, attn_maps, cfg, image.shape[:2]))
+                else:  # plain grad-CAM (a config choice, e.g. the toy presets): min-max, resize to the image
+                    out.append(_official_resize(cam, image.shape[:2]))
+    return out
+
+
+def _official_car_call(proposal: ClipBundle, classifier: ClipBundle, cfg: CaRConfig, image: np.ndarray,
+                       text: Sequence[str], background: torch.Tensor, prompt_kinds: Sequence[str],
+                       schedule: Sequence[np.ndarray] | None, clock: StageClock):
+    """One official ``CaR.forward`` (``_forward_car`` → ``_forward_stage``), then its dense CRF.
+
+    ``schedule`` None: the official stop rule (keep P_ii > θ, the arg-max if none; stop when a stage keeps as many
+    as the stage before, the count starting at 0). Otherwise the kept set of step t is ``schedule[t + 1]``.
+
+    Returns:
+        (steps [{"indices", "proposals", "scores"}], masks bool (N, H, W), scores float32 (N,)).
+    """
+    clip_text = [cfg.cam_template.format(t) for t in text]
+    init_clip_text = list(clip_text)
+    prompt_text = _official_prompt_text(cfg, text)
+    idx = np.arange(len(text))
+    num_positive_last, prev, steps = 0, None, []
+    while True:
+        t = len(steps)
+        current = idx if schedule is None else np.asarray(schedule[t])
+        cam_text = _cam_texts(cfg, [text[i] for i in current], t)  # official: raw at stage 1, then cur_texts
+        proposals = np.stack(_official_proposals(proposal, cfg, image, cam_text, background, clock))
+        with clock("prompts"):  # one prompted image at a time
+            prompted = [prompts.apply(image, prompts.binarize(p, cfg.eta), prompt_kinds,
+                                      thickness=cfg.prompt_thickness, blur_kernel=cfg.blur_kernel)
+                        for p in proposals]
+        scores = _official_forward_clip(classifier, cfg, prompted, prompt_text, clock)
+        if schedule is None:
+            kept = [i for i, s in enumerate(scores) if s > cfg.theta] or [int(np.argmax(scores))]
+        else:
+            nxt = schedule[t + 1] if t + 1 < len(schedule) else current
+            kept = [int(np.flatnonzero(current == i)[0]) for i in nxt]
+        cur_clip = [init_clip_text[i] for i in current]
+        _, prompt_text = _official_filter_texts(kept, cur_clip, prompt_text, cfg.refer_text_bug)
+        if prev is not None and proposals.max() == 0:  # official: after the classifier, the last proposals
+            proposals = prev
+        steps.append({"indices": np.asarray(current), "proposals": proposals, "scores": scores})
+        prev = proposals
+        num_positive = len(kept)
+        done = num_positive == num_positive_last if schedule is None else t + 1 == len(schedule)
+        if done:
+            break
+        num_positive_last = num_positive
+        idx = current[kept]
+    last = steps[-1]
+    masks = np.zeros((len(text), *image.shape[:2]), bool)
+    final_scores = np.zeros(len(text), np.float32)
+    with clock("crf"):
+        if cfg.crf:
+            masks[last["indices"]] = postprocess.crf_masks(
+                image, last["proposals"], bg_factor=cfg.bg_factor, separate=cfg.mode == "refer",
+                iters=cfg.crf_iters, gaussian=cfg.crf_gaussian, bilateral=cfg.crf_bilateral)
+        else:
+            masks[last["indices"]] = argmax_masks(last["proposals"], cfg.bg_factor, separate=cfg.mode == "refer")
+    final_scores[last["indices"]] = last["scores"]
+    return steps, masks, final_scores
+
+
+def _official_assign_label(masks: np.ndarray, scores: np.ndarray, stuff_masks: np.ndarray | None = None,
+                           stuff_scores: np.ndarray | None = None, id_mapping: Sequence[int] | None = None,
+                           stuff_id_mapping: Sequence[int] | None = None) -> np.ndarray:
+    """Official ``assign_label`` (evaluate.py): from 0, the stuff masks in ascending score order, then the thing
+    masks in ascending score order over them; mask i paints ``id_mapping[i] + 1`` (default ``i + 1``) where
+    mask > 0.5, if its score is > 0. int64 (H, W)."""
+    labels = np.zeros(masks.shape[1:], np.int64)
+    layers = [] if stuff_masks is None else [(stuff_masks, stuff_scores, stuff_id_mapping)]
+    for layer_masks, layer_scores, ids in layers + [(masks, scores, id_mapping)]:
+        ids = np.arange(len(layer_scores)) if ids is None else np.asarray(ids)
+        for i in np.argsort(layer_scores):
+            if layer_scores[i] > 0:
+                labels[layer_masks[i] > 0.5] = ids[i] + 1
+    return labels
+
+
+def _official_merge(masks: np.ndarray, scores: np.ndarray, size: tuple[int, int], threshold: float = 0.5
+                    ) -> np.ndarray:
+    """Official ``merge_masks_simple`` (utils/merge_mask.py): the score-weighted mean of a sample's masks resized
+    to ``size`` = (H, W) and kept at ≥ 0.5; at ≤ 5 % of the image the union of every mask instead. bool (H, W)."""
+    import cv2
+
+    merged = (masks.astype(np.float32) * scores[:, None, None]).sum(0) / scores.sum()
+    merged = cv2.resize(merged.astype(np.float32), (size[1], size[0])) >= threshold
+    if merged.sum() <= 0.05 * size[0] * size[1]:
+        union = (masks > 0).any(0).astype(np.uint8)
+        merged = cv2.resize(union, (size[1], size[0])) > threshold
+    return merged
+
+
+def _official_gres_target(target_masks: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """Official ``GReferDataset.__getitem__``: ``getMaskByRef(ref)[0]``, the first target's mask (empty when the
+    expression has no target). bool (H, W)."""
+    return np.asarray(target_masks[0], bool) if len(target_masks) else np.zeros(shape, bool)
+
+
 def official_order(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image: np.ndarray,
-                   queries: Sequence[str], schedule: Sequence[np.ndarray], *, clock: StageClock | None = None,
-                   background: torch.Tensor | None = None) -> PathRun:
-    """The official code's order of work (``_forward_car`` → ``_forward_stage`` → ``CLIPCAM``), fixed schedule.
+                   queries: Sequence[str], schedule: Sequence[np.ndarray] | None = None, *,
+                   clock: StageClock | None = None, background: torch.Tensor | None = None,
+                   stuff: Sequence[bool] | None = None) -> PathRun:
+    """The official code's order of work (``_forward_car`` → ``_forward_stage`` → ``CLIPCAM``), every mode.
 
     Per step: blocks 1..L−1 re-run (no grad); each CAM text encoded alone (``zeroshot_classifier``); per query
     block L re-run with gradients and one backward with ``retain_graph`` (hooks on ``ln_1``), the Sinkhorn
     affinity recomputed and the box/propagation applied; each proposal prompted alone; the classifier run once
-    per template on the batch of prompted images. Then a dense CRF on the last step's proposals.
+    per template (or the flat list) on the batch of prompted images. Then a dense CRF on the last step's proposals.
+
+    * semantic: one CAM call with every query (softmax over [queries; background]), one joint CRF;
+    * refer (RefCOCO family, GRES, the frames of Ref-DAVIS): one CAM call and one 2-class CRF per sentence; the
+      classifier texts follow ``_filter_texts`` literally, with the character-indexing bug when
+      ``refer_text_bug`` is set;
+    * two passes (``stuff`` given and ``stuff_prompts`` set: Pascal Context, ADE): the official ``eval_semantic``,
+      one full call for the things (background: the config's words, all 23 kept) and one for the stuff
+      (background: the thing names, the stuff prompts), each with its own CRF; labels by ``assign_label``,
+      stuff painted first.
 
     Args:
-        config: hyper-parameters (η, λ, prompts, templates, CRF, ...); the loop order is the official one whatever
-            the config says; ``cam_method="gradcam"`` skips CAA as car does. Semantic mode only.
-        schedule: the query indices of each step (:func:`fixed_schedule`).
-        background: the normalised background-query embeddings float (K, D); the official code encodes them at
-            construction, so they are computed (untimed) here when None.
+        config: hyper-parameters (η, θ, λ, prompts, templates, CRF, ...); the loop order is the official one whatever
+            the config says; ``cam_method="gradcam"`` skips CAA as car does.
+        schedule: the query indices of each step (:func:`fixed_schedule`, single pass only); None = the official
+            stop rule.
+        background: the normalised background-query embeddings float (K, D) of a single pass; the official code
+            encodes them at construction, so they are computed (untimed) here when None.
+        stuff: bool per query marking the stuff classes (two passes).
 
     Returns:
-        a :class:`PathRun` with steps, masks and labels.
+        a :class:`PathRun` with steps (indices into ``queries``), masks and labels (index into ``queries``, −1 =
+        background, i.e. the official label map minus one).
     """
     cfg, clock = config, clock or StageClock()
-    if cfg.mode != "semantic":
-        raise ValueError(f"the official-order benchmark covers semantic mode; got mode={cfg.mode!r}")
+    if cfg.mode not in ("semantic", "refer"):
+        raise ValueError(f"unknown mode {cfg.mode!r}; valid: semantic, refer")
     image = to_rgb_uint8(image)
-    if background is None:
-        background = encode_text(proposal, _background_texts(cfg, queries))
-    resblocks = blocks(proposal)
+    n = len(queries)
+    is_stuff = np.zeros(n, bool) if stuff is None else np.asarray(stuff, bool)
+    two_pass = bool(cfg.stuff_prompts) and is_stuff.any() and (~is_stuff).any()
+    if two_pass and schedule is not None:
+        raise ValueError("a fixed schedule covers a single pass; pass schedule=None for two passes")
+    things, stuff_idx = np.flatnonzero(~is_stuff), np.flatnonzero(is_stuff)
+    if two_pass:  # eval_semantic: the thing call, then set_bg_cls(thing names) + stuff prompts for the stuff call
+        thing_words = ([queries[i] for i in stuff_idx] if cfg.thing_background == "stuff"
+                       else _official_background_words(cfg, queries))
+        passes = [(things, thing_words, cfg.prompts), (stuff_idx, [queries[i] for i in things], cfg.stuff_prompts)]
+    else:
+        passes = [(np.arange(n), _official_background_words(cfg, queries), cfg.prompts)]
+    embedded = [encode_text(proposal, [cfg.cam_template.format(w) for w in words])  # at construction: untimed
+                if background is None or two_pass else background for _, words, _ in passes]
     start = time.perf_counter()
     steps: list[dict] = []
+    masks = np.zeros((n, *image.shape[:2]), bool)
+    scores = np.zeros(n, np.float32)
     with _trainable_head(proposal):
-        for t, idx in enumerate(schedule):
-            current = [queries[i] for i in idx]
-            with clock("cam_forward"), torch.no_grad():  # encode_image: blocks 1..L-1, every step
-                x = image_tensor(proposal, image)
-                with cam_mod.capture_attention([b.attn for b in resblocks[:-1]]) as maps:
-                    tokens, grid = embed_patches(proposal, x)
-                    feats = run_blocks(proposal, tokens, 0, len(resblocks) - 1)
-            clock.count("cam_backbone_forwards")
-            with clock("text"):  # zeroshot_classifier: one encode_text per query
-                fg = torch.cat([encode_text(proposal, [s]) for s in _cam_texts(cfg, current, t)])
-            clock.count("text_encodings", len(current))
-            text = torch.cat([fg, background]) if len(background) else fg
-            proposals = []
-            for q in range(len(current)):
-                cam, last_attn = _official_query_cam(proposal, feats, text, q, grid, clock)
-                if cam.max() == 0 and len(background):  # fallback: foreground queries only
-                    cam, last_attn = _official_query_cam(proposal, feats, fg, q, grid, clock)
-                if q == 0:
-                    attn_maps = [*maps, last_attn]
-                with clock("caa"):
-                    if cfg.cam_method == "caa":
-                        proposals.append(_official_caa(cam, attn_maps, cfg, image.shape[:2]))
-                    else:  # plain grad-CAM (a config choice, e.g. the toy presets): min-max, resize to the image
-                        proposals.append(_official_resize(cam, image.shape[:2]))
-            with clock("prompts"):  # one prompted image at a time
-                prompted = [prompts.apply(image, prompts.binarize(p, cfg.eta), cfg.prompts,
-                                          thickness=cfg.prompt_thickness, blur_kernel=cfg.blur_kernel)
-                            for p in proposals]
-            scores = _official_scores(classifier, cfg, prompted, current, clock)
-            steps.append({"indices": np.asarray(idx), "proposals": np.stack(proposals), "scores": scores})
-    masks, labels = _final_masks(cfg, image, steps, len(queries), clock)
+        for (idx, _, kinds), bg in zip(passes, embedded):
+            sub = [queries[i] for i in idx]
+            sub_steps, sub_masks, sub_scores = _official_car_call(proposal, classifier, cfg, image, sub, bg, kinds,
+                                                                  schedule, clock)
+            steps += [dict(s, indices=idx[s["indices"]]) for s in sub_steps]
+            masks[idx], scores[idx] = sub_masks, sub_scores
+    if two_pass:  # assign_label with the passes' id mappings (here: the query indices)
+        labels = _official_assign_label(masks[things], scores[things], masks[stuff_idx], scores[stuff_idx],
+                                        things, stuff_idx) - 1
+    else:
+        labels = _official_assign_label(masks, scores) - 1
     return _finish("official", clock, start, steps, masks, labels)
 
 

@@ -6,7 +6,9 @@ skipped, a CLIP-ES wrapper quirk kept as ``skip_last_block=True``; with T templa
 
     P = softmax_j( Σ_t softmax_j(s · cos(img_i, text_tj)) )          ("official", a double softmax)
 
-while the paper describes one softmax of the template-averaged text embedding ("paper"). θ is compared with
+and with no templates (the RefCOCO-family and GRES configs: ``semantic_prompt_text`` is the flat list of
+canonical strings) the single softmax P = softmax_j(s · cos(img_i, text_j)) (official ``forward_clip``);
+the paper describes one softmax of the template-averaged text embedding ("paper"). θ is compared with
 the diagonal P_ii.
 
 Shape letters: N prompted images (= queries of the step), T templates, Q queries, D embedding.
@@ -73,11 +75,14 @@ def mask_scores(images: torch.Tensor, text: torch.Tensor, logit_scale: float, ru
         images: float (N, D) normalised image embeddings.
         text: float (T, Q, D) normalised text embeddings, one slice per template.
         logit_scale: s = exp(logit_scale) (100 for OpenAI CLIP).
-        rule: "official" (softmax of the sum of per-template softmaxes) or "paper" (softmax of the cosine to the
-            renormalised template mean).
+        rule: "official" (softmax of the sum of per-template softmaxes; one template, T = 1: the single
+            softmax, official ``forward_clip``) or "paper" (softmax of the cosine to the renormalised template
+            mean). For T = 1 both rules give the same single softmax.
     """
     if rule == "official":
         per_template = torch.softmax(logit_scale * torch.einsum("nd,tqd->tnq", images, text), -1)  # (T, N, Q)
+        if len(text) == 1:  # official forward_clip: a flat text list (no templates) is one softmax
+            return per_template[0]
         return torch.softmax(per_template.sum(0), -1)
     if rule == "paper":
         mean = F.normalize(text.mean(0), dim=-1)  # (Q, D)

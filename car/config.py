@@ -70,6 +70,13 @@ class CaRConfig:
     background: tuple[str, ...] = ("clipes",)  # background-query groups of car.vocab.BACKGROUND_GROUPS;
     #                                           "clipes" = the 23 words of the official configs;
     #                                           () = no background query (Table 6 "None")
+    background_exclude: str = "none"  # official: every background word is kept, also one equal to a query
+    #                                   (Context's thing pass keeps sky, grass, wall, ...); "queries": drop words
+    #                                   equal to any query (§3.2: "categories that do not exist in the user text
+    #                                   queries"; Supp. E calls this "noisy" for Context)
+    proposal_size_multiple: int | None = 16  # CAM input rounded up to multiples of this (official
+    #                                          img_ms_and_flip: 16 whatever the patch, so ViT-L/14 drops the last
+    #                                          0-13 px); None = the proposal model's own patch size
     attn_layers: int = 8  # CAA uses the last k attention maps (official: 8 of 12)
     sinkhorn_rounds: int = 3  # (column, row) normalisation rounds (official: 3)
     affinity_power: int = 2  # t in Eq. 8 (official: one squaring, t = 2)
@@ -79,6 +86,9 @@ class CaRConfig:
     stuff_prompts: tuple[str, ...] = ()  # prompts of the stuff pass (Context/ADE); () = no stuff pass
     thing_background: str = "official"  # background of the thing pass: "official" = the ``background`` groups;
     #                                     "stuff" = the stuff class names (the paper's mutual background, Supp. E)
+    two_pass_crf: str = "per_pass"  # things + stuff (Supp. E): "per_pass" = official, each pass is a full CaR
+    #                                 call with its own dense CRF, masks overlap, stuff painted first and things
+    #                                 over it; "joint" = one CRF over [bg; things; stuff] (disjoint masks)
     prompt_thickness: int = 1  # official modeling/ code: 1 (the unused refactor: 3)
     blur_kernel: int = 15  # official: 15 x 15 Gaussian, sigma from OpenCV's rule
 
@@ -88,6 +98,10 @@ class CaRConfig:
     #                                     "paper": one softmax of the template-averaged embedding
     classifier_skip_last_block: bool = True  # official quirk: CLS after block L-1; False = standard CLIP
     classifier_crop: str = "center"  # official: resize shortest side + centre crop; "resize": squash
+    refer_text_bug: bool = False  # True reproduces the official refer-mode bug: from step 2 on ``_filter_texts``
+    #                               indexes the characters of the canonical strings (official RefCOCO* numbers)
+    precision: str = "auto"  # CLIP arithmetic: "auto" = fp16 on CUDA (paper §4.1; official clip.load keeps fp16
+    #                          weights there), fp32 on the CPU; "fp32", "fp16", "bf16" (autocast, weights fp32)
 
     # --- post-processing (§3.4) ---
     crf: bool = True
@@ -99,6 +113,28 @@ class CaRConfig:
     iom_thresh: float = 0.7  # ϕ_iom, §3.4; official configs 0.6 (VOC) / 0.7 (COCO) / 0.5 (Context)
     iou_thresh: float = 0.7  # ϕ_iou, §3.4; official evaluation default 0.9
     min_pred_thresh: float = 0.05  # official IoM gate on |p ∩ s| / |p|
+    sam_model: str = "vit_h"  # official: HQ-SAM vit_h (sam.py / voc.yaml ``sam:``)
+    sam_checkpoint: str | None = None  # path to the SAM checkpoint (official: sam_hq_vit_h.pth); needed when sam
+    sam_hq: bool = True  # official: HQ-SAM (``pip install segment-anything-hq``); False = the original SAM
+    sam_points_per_side: int = 64  # official config 64 (SamAutomaticMaskGenerator's class default: 32)
+
+    # --- evaluation protocol (dataset readers) ---
+    gres_targets: str = "first"  # official GReferDataset: the first target's mask; "union": every target (GRES)
+    davis_protocol: str = "unsupervised"  # Ref-DAVIS J&F: "unsupervised" = davis2017 unsupervised protocol on
+    #                                       Annotations_unsupervised as ReferFormer's eval_davis.py (void excluded,
+    #                                       objects matched, mean of the 4 expression sets); "per_expression" =
+    #                                       each expression scored alone against Annotations (semi-supervised ids)
+
+    def reader_options(self) -> dict[str, Any]:
+        """Options of this config for its dataset reader (``car.data.get_dataset(..., **options)``).
+
+        GRES: ``targets`` (:attr:`gres_targets`); Ref-DAVIS: ``protocol`` (:attr:`davis_protocol`); else none.
+        """
+        if self.dataset in ("gres", "grefcoco"):
+            return {"targets": self.gres_targets}
+        if self.dataset in ("davis", "ref-davis"):
+            return {"protocol": self.davis_protocol}
+        return {}
 
     def replace(self, **changes: Any) -> "CaRConfig":
         """Return a copy with ``changes`` applied (validated like a loaded preset)."""
@@ -120,6 +156,11 @@ def _validated(cfg: CaRConfig) -> CaRConfig:
         "classifier_score": ("official", "paper"),
         "classifier_crop": ("center", "resize"),
         "thing_background": ("official", "stuff"),
+        "background_exclude": ("none", "queries"),
+        "two_pass_crf": ("per_pass", "joint"),
+        "precision": ("auto", "fp32", "fp16", "bf16"),
+        "gres_targets": ("first", "union"),
+        "davis_protocol": ("unsupervised", "per_expression"),
     }.items():
         if getattr(cfg, key) not in valid:
             raise ValueError(f"config {cfg.name!r}: {key}={getattr(cfg, key)!r}; valid: {', '.join(valid)}")

@@ -13,6 +13,7 @@ step; all prompted images of a step go through g as one batch.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -137,7 +138,16 @@ class CaR:
         if classifier is None:
             same = (cfg.classifier_model, cfg.classifier_pretrained) == (cfg.proposal_model, cfg.proposal_pretrained)
             classifier = proposal if same else load_clip(cfg.classifier_model, cfg.classifier_pretrained, device=device)
-        return cls(proposal, classifier, cfg)
+        generator = None
+        if cfg.sam:
+            if cfg.sam_checkpoint is None:
+                raise ValueError(f"config {cfg.name!r} has sam: true but no sam_checkpoint; set it, e.g. "
+                                 f"load_config({cfg.name!r}, sam_checkpoint='sam_hq_vit_h.pth') (HQ-SAM, the "
+                                 "official setting) or sam_hq=False with the original sam_vit_h_4b8939.pth")
+            generator = postprocess.make_sam_generator(
+                cfg.sam_checkpoint, cfg.sam_model, points_per_side=cfg.sam_points_per_side, hq=cfg.sam_hq,
+                device=None if device == "cpu" else device)
+        return cls(proposal, classifier, cfg, mask_generator=generator)
 
     # ------------------------------------------------------------------ text (cached per vocabulary)
     def text_embeddings(self, bundle: ClipBundle, texts: Sequence[str]) -> torch.Tensor:
@@ -145,7 +155,9 @@ class CaR:
         missing = [t for t in dict.fromkeys(texts) if (id(bundle), t) not in self._text_cache]
         if missing:
             self._warn_long(bundle, missing)
-            for t, e in zip(missing, encode_text(bundle, missing)):
+            with self._autocast(bundle):
+                encoded = encode_text(bundle, missing).float()
+            for t, e in zip(missing, encoded):
                 self._text_cache[(id(bundle), t)] = e
         if not texts:
             return torch.zeros(0, bundle.model.text_projection.shape[-1] if hasattr(bundle.model, "text_projection")
@@ -160,6 +172,13 @@ class CaR:
             warnings.warn(f"query {texts[i]!r} is longer than the text context ({bundle.context_length} tokens) "
                           f"and is truncated", stacklevel=4)
 
+    def _autocast(self, bundle: ClipBundle):
+        """The config's ``precision`` for passes through ``bundle``: autocast to fp16 / bf16, or nothing (fp32)."""
+        dtype = resolve_precision(self.config.precision, bundle.device)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=torch.device(bundle.device).type, dtype=dtype)
+
     def _cam_texts(self, queries: Sequence[str], step: int) -> list[str]:
         rule = self.config.cam_text
         templated = rule == "template" or (rule == "official" and step > 0)
@@ -167,7 +186,10 @@ class CaR:
 
     def _background(self, queries: Sequence[str], groups: Sequence[str] | None = None,
                     words: Sequence[str] | None = None) -> torch.Tensor:
-        words = list(words) if words is not None else background_queries(groups or self.config.background, queries)
+        """Background-query embeddings float (K, D): ``words``, or the words of ``groups`` (default: the config's)."""
+        if words is None:  # official: every word of the groups, also one equal to a query (background_exclude)
+            exclude = queries if self.config.background_exclude == "queries" else ()
+            words = background_queries(groups or self.config.background, exclude)
         texts = [self.config.cam_template.format(w) for w in words]
         return self.text_embeddings(self.proposal, texts)
 
@@ -176,24 +198,53 @@ class CaR:
                 background: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """f(x, h): raw CAMs float (N, h, w) and proposals float (N, H, W) in [0, 1]."""
         text = self.text_embeddings(self.proposal, self._cam_texts(queries, step))
-        raw = cam_mod.gradcam(state, text, background, self.proposal.logit_scale, self.config.mode)
+        raw = cam_mod.gradcam(state, text, background, self.proposal.logit_scale, self.config.mode).float()
         refined = raw if affinity is None else caa.refine_with_affinity(raw, affinity, self.config.lam)
         return raw, cam_mod.upsample(refined, state.size).clamp(0, 1)
 
     def classify(self, image: np.ndarray, proposals: np.ndarray, queries: Sequence[str],
-                 kinds: Sequence[str] | None = None) -> np.ndarray:
-        """g(v(x, y), h): the diagonal scores P_ii, float (N,). ``kinds``: the visual prompts (default: config's)."""
+                 kinds: Sequence[str] | None = None, texts: Sequence[Sequence[str]] | None = None) -> np.ndarray:
+        """g(v(x, y), h): the diagonal scores P_ii, float (N,).
+
+        Args:
+            kinds: the visual prompts (default: the config's).
+            texts: the classifier texts, T rows of N strings (default: every template of ``config.templates``
+                formatted with ``queries``); see :meth:`classifier_texts`.
+        """
         cfg = self.config
         masks = np.stack([prompts.binarize(p, cfg.eta) for p in proposals])
         prompted = prompts.apply_batch(image, masks, kinds or cfg.prompts, thickness=cfg.prompt_thickness,
                                        blur_kernel=cfg.blur_kernel)
         x = cls_mod.preprocess(self.classifier, prompted, cfg.classifier_crop)
-        img = cls_mod.encode_images(self.classifier, x, cfg.classifier_skip_last_block)
-        templates = TEMPLATE_SETS[cfg.templates]
-        flat = self.text_embeddings(self.classifier, [t.format(q) for t in templates for q in queries])
-        text = flat.reshape(len(templates), len(queries), -1)  # (T, N, D): one text call for every template
+        with self._autocast(self.classifier):
+            img = cls_mod.encode_images(self.classifier, x, cfg.classifier_skip_last_block)
+        if texts is None:
+            texts = [[t.format(q) for q in queries] for t in TEMPLATE_SETS[cfg.templates]]
+        flat = self.text_embeddings(self.classifier, [s for row in texts for s in row])
+        text = flat.reshape(len(texts), len(queries), -1)  # (T, N, D): one text call for every template
         p = cls_mod.mask_scores(img, text, self.classifier.logit_scale, cfg.classifier_score)
         return cls_mod.diagonal_scores(p).cpu().numpy()
+
+    def classifier_texts(self, queries: Sequence[str], active: np.ndarray, step: int) -> list[list[str]]:
+        """The classifier texts of a step: T rows of N strings for the active queries (indices into ``queries``).
+
+        Default: every template of ``config.templates`` formatted with each active query. With
+        ``refer_text_bug`` and a single template, steps 2+ reproduce the official ``_filter_texts`` bug
+        (car.py ``[[spt[i] for i in ori_mask_id] for spt in semantic_prompt_text]`` applied to the *flat* list of
+        canonical strings): there are then len(queries) "templates", template t holding character ``a_j`` of
+        the canonical string of initial query t for active query j (its index a_j in ``queries``), and
+        the sum-of-softmaxes rule applies. Every canonical string starts with "a clean origami ", so the
+        texts are single characters ("a", " ", "c", ...) that depend on the query's position, not on its words.
+        """
+        templates = TEMPLATE_SETS[self.config.templates]
+        if self.config.refer_text_bug and len(templates) == 1 and step > 0:
+            canonical = [templates[0].format(q) for q in queries]
+            too_short = [s for s in canonical if len(s) <= int(active.max())]
+            if too_short:
+                raise ValueError(f"refer_text_bug: the canonical string {too_short[0]!r} has no character "
+                                 f"{int(active.max())} (the official code raises IndexError here)")
+            return [[s[i] for i in active] for s in canonical]
+        return [[t.format(queries[i]) for i in active] for t in templates]
 
     def prune(self, scores: np.ndarray) -> np.ndarray:
         """σ of Eq. 6: bool (N,) of the queries kept (official: > θ and never empty; paper: ≥ θ)."""
@@ -227,7 +278,9 @@ class CaR:
             proposals = proposals.cpu().numpy()
             if previous is not None and not proposals.any():  # official: fall back to the last proposals
                 proposals = previous[np.searchsorted(steps[-1].indices, active)]
-            scores = self.classify(image, proposals, current, prompt_kinds)
+            bug = cfg.refer_text_bug and t > 0 and len(TEMPLATE_SETS[cfg.templates]) == 1
+            texts = {"texts": self.classifier_texts(queries, active, t)} if bug else {}  # else: classify's default
+            scores = self.classify(image, proposals, current, prompt_kinds, **texts)
             keep = self.prune(scores)
             steps.append(Step(tuple(current), active.copy(), scores, keep, proposals, raw.cpu().numpy()))
             previous = proposals
@@ -254,12 +307,17 @@ class CaR:
 
         Args:
             stuff: optional bool per query marking "stuff" classes; with a config that has ``stuff_prompts``, things
-                and stuff run as two recurrences with each other's names as background queries (Supp. E).
+                and stuff run as two recurrences (Supp. E; official ``eval_semantic``): the stuff pass has the thing
+                names as background queries, the thing pass the ``background`` groups (or, with
+                ``thing_background: stuff``, the stuff names). With ``two_pass_crf: per_pass`` (official) each pass
+                gets its own dense CRF, so a pixel may be claimed by a thing and a stuff mask, and the label map
+                paints stuff first and things over it; ``joint`` runs one CRF over both passes' proposals.
         """
         cfg = self.config
         image = to_rgb_uint8(image)
         queries = check_queries(queries, allow_duplicates=cfg.mode == "refer")
-        state = cam_mod.encode_image(self.proposal, image)
+        with self._autocast(self.proposal):
+            state = cam_mod.encode_image(self.proposal, image, cfg.proposal_size_multiple)
         aff = None
         if cfg.cam_method == "caa":
             aff = caa.symmetric_affinity(caa.attention_affinity(state.attention, cfg.attn_layers),
@@ -276,13 +334,18 @@ class CaR:
         mutual = [queries[i] for i in stuff_idx] if cfg.thing_background == "stuff" else None
         groups = [(things, mutual, cfg.prompts), (stuff_idx, [queries[i] for i in things], cfg.stuff_prompts)] \
             if two_pass else [(np.arange(n), None, cfg.prompts)]
+        per_pass = two_pass and cfg.two_pass_crf == "per_pass"
+        masks = np.zeros((n, *image.shape[:2]), bool)
         for idx, bg_words, kinds in groups:
             sub = [queries[i] for i in idx]
             background = self._background(queries, words=bg_words)
             sub_steps, sub_prop, sub_scores = self.recur(image, sub, state, aff, background, kinds)
             steps += [Step(s.queries, idx[s.indices], s.scores, s.kept, s.proposals, s.raw_cams) for s in sub_steps]
             proposals[idx], scores[idx] = sub_prop, sub_scores
-        masks = self.post_process(image, proposals, scores)
+            if per_pass:  # official: each pass is one CaR call with its own CRF; the passes' masks overlap
+                masks[idx] = self.post_process(image, sub_prop, sub_scores)
+        if not per_pass:
+            masks = self.post_process(image, proposals, scores)
         labels = postprocess.label_map(masks, scores, paint_first=is_stuff if two_pass else None)
         return Result(tuple(queries), labels, masks, scores, steps, proposals)
 
@@ -304,6 +367,25 @@ class CaR:
                                                     iom_thresh=cfg.iom_thresh, iou_thresh=cfg.iou_thresh,
                                                     min_pred_thresh=cfg.min_pred_thresh)
         return masks
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> torch.dtype | None:
+    """The autocast dtype of a ``precision`` setting on ``device``, or None for fp32.
+
+    "auto" is the paper's "half-precision floating point for CLIP" (§4.1) where the official code has it: OpenAI
+    ``clip.load`` keeps fp16 weights on CUDA and casts to fp32 on the CPU. ``car`` keeps fp32 weights and runs the
+    CLIP passes under ``torch.autocast`` (matmuls and the gradients through them in half precision, layer norms
+    and softmaxes in fp32) — close to, not bit-identical with, fp16 weights.
+
+    Raises:
+        ValueError: an unknown setting.
+    """
+    kind = torch.device(device).type
+    table = {"auto": torch.float16 if kind == "cuda" else None, "fp32": None, "fp16": torch.float16,
+             "bf16": torch.bfloat16}
+    if precision not in table:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(table)}")
+    return table[precision]
 
 
 def argmax_masks(proposals: np.ndarray, bg_factor: float = 1.0, separate: bool = False) -> np.ndarray:

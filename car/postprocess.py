@@ -22,6 +22,7 @@ import numpy as np
 __all__ = [
     "MEAN_BGR",
     "SAM_CHECKPOINT_URL",
+    "HQ_SAM_CHECKPOINT_URL",
     "dense_crf",
     "official_crf_image",
     "crf_masks",
@@ -35,12 +36,17 @@ __all__ = [
 
 MEAN_BGR = (104.008, 116.669, 122.675)  # CLIP-ES / DeepLab mean, subtracted by the official CRF caller
 SAM_CHECKPOINT_URL = "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth"
+#: The official setting: HQ-SAM ViT-H (SysCV sam-hq, ``sam_hq_vit_h.pth``; the official sam.py loads it).
+HQ_SAM_CHECKPOINT_URL = "https://huggingface.co/lkeab/hq-sam/resolve/main/sam_hq_vit_h.pth"
 
 _SAM_INSTALL = (
-    "SAM post-processing is optional: install it with "
-    "`pip install git+https://github.com/facebookresearch/segment-anything.git` "
-    "(or SysCV's sam-hq, which installs the same `segment_anything` module) and download a checkpoint, "
-    f"e.g. {SAM_CHECKPOINT_URL}"
+    "SAM post-processing is optional: install it with `pip install segment-anything` "
+    "and download a checkpoint, e.g. {}"
+)
+_HQ_SAM_INSTALL = (
+    "HQ-SAM (the official setting) is optional: install it with `pip install segment-anything-hq` "
+    "(module `segment_anything_hq`; SysCV's git repository installs it as `segment_anything`) and download "
+    f"{HQ_SAM_CHECKPOINT_URL}; or set sam_hq: false for the original SAM (`pip install segment-anything`)"
 )
 
 
@@ -339,26 +345,32 @@ def sam_ensemble(
 
 
 def make_sam_generator(
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     model_type: str = "vit_h",
-    points_per_side: int = 32,
+    points_per_side: int = 64,
     pred_iou_thresh: float = 0.88,
     stability_score_thresh: float = 0.95,
     box_nms_thresh: float = 0.7,
     device: str | None = None,
+    *,
+    hq: bool = False,
+    random_weights: bool = False,
 ) -> Callable[[np.ndarray], list[dict]]:
     """Build segment-anything's ``SamAutomaticMaskGenerator`` with the official settings (digest §6.3).
 
-    The official code uses HQ-SAM ``vit_h`` with ``points_per_side=64`` in its config (class
-    default 32), ``pred_iou_thresh=0.88``, ``stability_score_thresh=0.95``, ``box_nms_thresh=0.7``,
+    The official code uses HQ-SAM ``vit_h`` with ``points_per_side=64`` in its config (the class
+    default is 32), ``pred_iou_thresh=0.88``, ``stability_score_thresh=0.95``, ``box_nms_thresh=0.7``,
     ``crop_n_layers=0``. The checkpoint is loaded on the CPU with ``weights_only=True``
-    (never a full unpickle).
+    (never a full unpickle). ``CaR.from_config`` calls this with the config's ``sam_*`` fields.
 
     Args:
-        checkpoint: path to a SAM checkpoint (e.g. ``sam_vit_h_4b8939.pth``).
-        model_type: a key of ``segment_anything.sam_model_registry`` (``vit_h``, ``vit_l``, ``vit_b``).
+        checkpoint: path to a SAM checkpoint (``sam_hq_vit_h.pth``, ``sam_vit_h_4b8939.pth``); None only
+            with ``random_weights``.
+        model_type: a key of ``sam_model_registry`` (``vit_h``, ``vit_l``, ``vit_b``; HQ-SAM also ``vit_tiny``).
         points_per_side, pred_iou_thresh, stability_score_thresh, box_nms_thresh: generator settings.
         device: where to run SAM (e.g. ``"cuda"``); None keeps it on the CPU.
+        hq: HQ-SAM (``segment_anything_hq``, the official model) instead of the original SAM.
+        random_weights: keep the registry's random initialisation (tests: mechanics only, masks meaningless).
 
     Returns:
         The generator's bound ``generate`` method: uint8 (H, W, 3) RGB → list of mask records.
@@ -368,17 +380,22 @@ def make_sam_generator(
         FileNotFoundError: the checkpoint does not exist.
         ValueError: unknown ``model_type``.
     """
-    sam_module = _import_sam()
+    sam_module = _import_sam(hq)
     import torch
 
     registry = sam_module.sam_model_registry
     if model_type not in registry:
         raise ValueError(f"unknown SAM model_type {model_type!r}; valid: {', '.join(sorted(registry))}")
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"SAM checkpoint {path} not found; download it, e.g. from {SAM_CHECKPOINT_URL}")
     sam = registry[model_type](checkpoint=None)
-    sam.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    if not random_weights:
+        if checkpoint is None:
+            raise ValueError("make_sam_generator needs a checkpoint path (or random_weights=True for tests)")
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            url = HQ_SAM_CHECKPOINT_URL if hq else SAM_CHECKPOINT_URL
+            raise FileNotFoundError(f"SAM checkpoint {path} not found; download it, e.g. from {url}")
+        sam.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    sam.eval()
     if device is not None:
         sam.to(device)
     generator = sam_module.SamAutomaticMaskGenerator(
@@ -393,9 +410,12 @@ def make_sam_generator(
     return generator.generate
 
 
-def _import_sam():
+def _import_sam(hq: bool = False):
+    """The SAM module: ``segment_anything_hq`` (HQ-SAM) or ``segment_anything``, with the install command if absent."""
+    import importlib
+
+    name = "segment_anything_hq" if hq else "segment_anything"
     try:
-        import segment_anything
+        return importlib.import_module(name)
     except ImportError as e:
-        raise ImportError(_SAM_INSTALL) from e
-    return segment_anything
+        raise ImportError(_HQ_SAM_INSTALL if hq else _SAM_INSTALL.format(SAM_CHECKPOINT_URL)) from e

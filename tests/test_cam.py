@@ -9,9 +9,10 @@ from car import cam
 from car.backbones import blocks, embed_patches, encode_text, image_tensor, pool_and_project, run_blocks
 
 
-def _official_cams(bundle, image, text, background, scale):
-    """The official loop: per query, re-run block L with gradients and back-propagate one softmax score."""
-    x = image_tensor(bundle, image)
+def _official_cams(bundle, image, text, background, scale, multiple=16):
+    """The official loop: per query, re-run block L with gradients and back-propagate one softmax score.
+    ``multiple``: the input rounding (official ``img_ms_and_flip``: 16)."""
+    x = image_tensor(bundle, image, multiple=multiple)
     with torch.no_grad():
         tokens, grid = embed_patches(bundle, x)
         tokens = run_blocks(bundle, tokens, 0, len(blocks(bundle)) - 1)
@@ -39,9 +40,9 @@ def _official_cams(bundle, image, text, background, scale):
 def test_batched_cached_gradcam_equals_the_official_per_query_backward(clip_tiny, rgb) -> None:
     text = encode_text(clip_tiny, ["cat", "dog", "red square"])
     bg = encode_text(clip_tiny, ["a clean origami sky.", "a clean origami grass."])
-    state = cam.encode_image(clip_tiny, rgb)
+    state = cam.encode_image(clip_tiny, rgb, size_multiple=None)
     ours = cam.gradcam(state, text, bg, 100.0)
-    ref = _official_cams(clip_tiny, rgb, text, bg, 100.0)
+    ref = _official_cams(clip_tiny, rgb, text, bg, 100.0, multiple=None)
     assert ours.shape == (3, 5, 7)  # 40 x 56 rounded up to patch 8 → 5 x 7 grid
     assert torch.allclose(ours, ref, atol=1e-5)
     again = cam.gradcam(state, text, bg, 100.0)  # the cached graph survives repeated use
@@ -80,15 +81,16 @@ def test_encode_image_leaves_no_hooks_and_is_deterministic(clip_tiny, rgb) -> No
     s1 = cam.encode_image(clip_tiny, rgb)
     s2 = cam.encode_image(clip_tiny, rgb)
     assert torch.equal(s1.attention, s2.attention)
-    assert s1.attention.shape == (3, 35, 35)
+    assert s1.attention.shape == (3, 48, 48)  # 40 x 56 rounded up to 48 x 64 (official 16): 6 x 8 tokens
     for block in blocks(clip_tiny):
         assert not block.attn._forward_hooks and not block.ln_1._forward_hooks
 
 
 def test_non_square_and_resolution_agnostic_forward(clip_tiny) -> None:
     img = (np.random.default_rng(0).random((70, 33, 3)) * 255).astype(np.uint8)
-    state = cam.encode_image(clip_tiny, img)
-    assert state.grid == (9, 5)  # ceil(70/8), ceil(33/8)
+    assert cam.encode_image(clip_tiny, img, size_multiple=None).grid == (9, 5)  # ceil(70/8), ceil(33/8)
+    state = cam.encode_image(clip_tiny, img)  # official: rounded up to 16 whatever the patch: 80 x 48
+    assert state.grid == (10, 6)
     maps = cam.gradcam(state, encode_text(clip_tiny, ["a"]), encode_text(clip_tiny, ["b"]), 100.0)
     up = cam.upsample(maps, state.size)
     assert up.shape == (1, 70, 33) and float(up.min()) >= 0 and float(up.max()) <= 1 + 1e-6

@@ -322,11 +322,18 @@ def test_gres_no_target_and_multi_target(tmp_path):
     make_refer_root(tmp_path)
     ds = get_dataset("gres", tmp_path)
     assert [ds.sample_name(i) for i in range(len(ds))] == ["ref_5_sent_7", "ref_6_sent_9"]  # empty raw skipped
-    both, none = ds[0], ds[1]
-    assert both.sentences == ["both corners"] and both.gt.sum() == 4 + 4
+    first, none = ds[0], ds[1]
+    # official default (GReferDataset keeps getMaskByRef(ref)[0]): the first target only
+    assert first.sentences == ["both corners"] and first.gt.sum() == 4 and first.gt[0, 0]
     assert none.sentences == ["the giraffe"] and not none.gt.any() and none.gt.shape == (H, W)
-    first = get_dataset("gres", tmp_path, first_target_only=True)[0]
-    assert first.gt.sum() == 4 and first.gt[0, 0]
+    both = get_dataset("gres", tmp_path, targets="union")[0]  # GRES's own definition, a named option
+    assert both.gt.sum() == 4 + 4 and both.gt[0, 0]
+    assert get_dataset("gres", tmp_path, first_target_only=False)[0].gt.sum() == 8  # the older spelling
+    from car.config import load_config
+    assert load_config("gres").reader_options() == {"targets": "first"}
+    assert load_config("gres", gres_targets="union").reader_options() == {"targets": "union"}
+    with pytest.raises(ValueError, match="valid: first, union"):
+        get_dataset("gres", tmp_path, targets="all")
     with pytest.raises(ValueError, match="available in the refs file: testB, val"):
         get_dataset("gres", tmp_path, split="testA")
 

@@ -220,26 +220,38 @@ def load_refcoco(root: str | Path, split: str | None = None, *, dataset: str = "
 
 
 # ------------------------------------------------------------------------------------------ GRES
-def _gres_targets(ref: dict, anns: dict, first_target_only: bool) -> list[Any]:
+#: GRES ground-truth rules (config field ``gres_targets``).
+GRES_TARGET_RULES = ("first", "union")
+
+
+def _gres_targets(ref: dict, anns: dict, targets: str) -> list[Any]:
+    """The segmentations a GRES expression is scored against: the first target (official) or all of them."""
     ann_ids = ref["ann_id"] if isinstance(ref["ann_id"], list) else [ref["ann_id"]]
     if ann_ids == [-1] or ref.get("no_target", False):
         return []
-    targets = [anns[a]["segmentation"] for a in ann_ids if not anns[a].get("iscrowd", 0)]
-    return targets[:1] if first_target_only else targets
+    segs = [anns[a]["segmentation"] for a in ann_ids if not anns[a].get("iscrowd", 0)]
+    return segs[:1] if targets == "first" else segs
 
 
-def load_gres(root: str | Path, split: str | None = None, *, splitby: str = "unc",
-              first_target_only: bool = False, name: str = "gres") -> ReferDataset:
+def load_gres(root: str | Path, split: str | None = None, *, splitby: str = "unc", targets: str = "first",
+              first_target_only: bool | None = None, name: str = "gres") -> ReferDataset:
     """gRefCOCO (GRES): one sample per (object set, sentence); no-target samples have an empty GT.
 
     Args:
         root: folder holding ``grefcoco/`` and the train2014 images.
         split: ``val`` (default), ``testA``, ``testB`` or ``train``.
         splitby: the refs file suffix (``grefs(unc).json``; a ``.p`` pickle is also read).
-        first_target_only: official quirk: ``GReferDataset`` keeps only the first target's mask of
-            a multi-target expression. Default False = the union of all targets (GRES's definition).
+        targets: the ground truth of a multi-target expression. "first" (default, official: the official
+            ``GReferDataset.__getitem__`` keeps ``getMaskByRef(ref)[0]``, the first target's mask, so the
+            official GRES numbers were scored against it); "union": every target (GRES's own definition).
+            Config field ``gres_targets`` (``CaRConfig.reader_options()``).
+        first_target_only: older spelling; True = "first", False = "union" (overrides ``targets``).
         name: registry name.
     """
+    if first_target_only is not None:
+        targets = "first" if first_target_only else "union"
+    if targets not in GRES_TARGET_RULES:
+        raise ValueError(f"unknown GRES targets rule {targets!r}; valid: {', '.join(GRES_TARGET_RULES)}")
     split = split or "val"
     root = Path(root).expanduser()
     layout = f"<root>/grefcoco/{{grefs({splitby}).json, instances.json}} + <root>/images/mscoco/images/train2014"
@@ -262,7 +274,7 @@ def load_gres(root: str | Path, split: str | None = None, *, splitby: str = "unc
     items = []
     try:
         for r in refs:
-            targets = _gres_targets(r, anns, first_target_only)
+            segs = _gres_targets(r, anns, targets)
             img = imgs[r["image_id"]]
             for k, sent in enumerate(r["sentences"]):
                 if len(sent["raw"]) == 0:  # official: empty sentences are skipped
@@ -270,7 +282,7 @@ def load_gres(root: str | Path, split: str | None = None, *, splitby: str = "unc
                 items.append(RefItem(
                     name=f"ref_{r['ref_id']}_sent_{sent.get('sent_id', k)}",
                     image_path=image_dir / img["file_name"], height=int(img["height"]),
-                    width=int(img["width"]), sentences=[sent["raw"]], segmentations=targets,
+                    width=int(img["width"]), sentences=[sent["raw"]], segmentations=segs,
                 ))
     except (KeyError, TypeError) as e:
         raise AnnotationError(f"{folder}: inconsistent gRefCOCO annotations ({e!r})") from e

@@ -1,0 +1,188 @@
+"""Issue 13: each place where car could differ from the official code follows the official code by default, with the
+paper's reading (or car's earlier behaviour) as a named option. One hand-computable case per item; the ledger
+(book/tables/ledger.md) has the matching rows with the official file, line and commit."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from car import CaR, bench, load_config
+from car import classifier as cls_mod
+from car.backbones import image_tensor
+from car.cam import encode_image
+from car.model import Step, resolve_precision
+from car.vocab import CLIPES_BACKGROUND
+from conftest import tiny_clip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ------------------------------------------------------------------ D1: two passes, one CRF each
+def _scripted_passes(model, monkeypatch, thing_map, stuff_map):
+    """Replace the recurrence: the thing pass returns ``thing_map``, the stuff pass ``stuff_map`` (score 0.9)."""
+    maps = iter([thing_map, stuff_map])
+
+    def recur(image, queries, state, affinity, background, kinds=None):
+        prop = next(maps)[None].astype(np.float32)
+        scores = np.full(1, 0.9, np.float32)
+        return [Step(tuple(queries), np.arange(1), scores, np.ones(1, bool), prop, prop)], prop, scores
+
+    monkeypatch.setattr(model, "recur", recur)
+
+
+def test_two_passes_get_their_own_crf_and_things_are_painted_over_stuff(clip_tiny, rgb, monkeypatch) -> None:
+    """Thing 'cat' = 0.8 on the left half, stuff 'sky' = 0.9 everywhere (CRF off: the CRF's argmax rule).
+
+    Official (one CaR call per pass): cat wins its own pass on the left (0.8 > 1 − 0.8), sky wins everywhere in
+    its pass (0.9 > 0.1); the masks overlap and the label map paints sky first, cat over it: left cat, right sky.
+    Joint CRF (the earlier car): [bg 0.1; cat 0.8; sky 0.9] → sky everywhere, cat nowhere."""
+    h, w = rgb.shape[:2]
+    cat = np.zeros((h, w)); cat[:, : w // 2] = 0.8
+    sky = np.full((h, w), 0.9)
+    official = CaR(clip_tiny, clip_tiny, "context", crf=False)
+    _scripted_passes(official, monkeypatch, cat, sky)
+    res = official(rgb, ["cat", "sky"], stuff=[False, True])
+    assert res.masks[0].sum() == h * (w // 2) and res.masks[1].all()  # overlapping masks
+    assert (res.labels[:, : w // 2] == 0).all() and (res.labels[:, w // 2:] == 1).all()
+    joint = CaR(clip_tiny, clip_tiny, "context", crf=False, two_pass_crf="joint")
+    _scripted_passes(joint, monkeypatch, cat, sky)
+    res = joint(rgb, ["cat", "sky"], stuff=[False, True])
+    assert not res.masks[0].any() and res.masks[1].all() and (res.labels == 1).all()
+
+
+# ------------------------------------------------------------------ D2: the thing pass keeps all 23 words
+def test_thing_pass_keeps_every_background_word_even_a_query(clip_tiny) -> None:
+    assert len(CLIPES_BACKGROUND) == 23 and {"sky", "grass", "tree"} <= set(CLIPES_BACKGROUND)
+    queries = ["cat", "tree", "sky", "grass"]  # Context: "tree" is a thing query, sky / grass stuff queries
+    assert len(CaR(clip_tiny, config="context")._background(queries)) == 23  # official: none dropped
+    paper = CaR(clip_tiny, config="context", background_exclude="queries")  # §3.2's literal reading
+    assert len(paper._background(queries)) == 23 - 3
+    assert bench._official_background_words(load_config("context"), queries) == list(CLIPES_BACKGROUND)
+
+
+# ------------------------------------------------------------------ D3: one template, one softmax
+def test_one_template_is_a_single_softmax() -> None:
+    """cos = (1, 0, −1), s = ln 2: one softmax = (2, 1, ½) / 3.5 = (4/7, 2/7, 1/7); with θ = 0.3 only the first
+    sentence survives. The double softmax (the earlier car) gives (0.42, 0.31, 0.27) and keeps two; at θ = 0.1
+    (RefCOCO+ / RefCOCOg) it could never prune, its minimum is 1 / (1 + 2e) = 0.155."""
+    images = torch.tensor([[1.0, 0.0]])
+    text = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]])  # (T = 1, Q = 3, D = 2)
+    p = cls_mod.mask_scores(images, text, math.log(2), "official")[0]
+    assert torch.allclose(p, torch.tensor([4 / 7, 2 / 7, 1 / 7]), atol=1e-6)
+    assert torch.allclose(cls_mod.mask_scores(images, text, math.log(2), "paper")[0], p, atol=1e-6)
+    assert (p > 0.3).tolist() == [True, False, False]
+    double = torch.softmax(p, -1)
+    assert (double > 0.3).tolist() == [True, True, False] and double.min() > 1 / (1 + 2 * math.e) - 1e-6
+    two = torch.cat([text, text])  # T = 2: the official sum of softmaxes, then a softmax
+    assert torch.allclose(cls_mod.mask_scores(images, two, math.log(2))[0], torch.softmax(2 * p, -1), atol=1e-6)
+
+
+# ------------------------------------------------------------------ D4: the official refer-mode bug, as a switch
+def test_refer_text_bug_indexes_characters_from_step_two(clip_tiny) -> None:
+    queries = ["man", "dog", "cat"]  # canonical: "a clean origami man." ...
+    fixed = CaR(clip_tiny, config="refcoco")
+    bug = CaR(clip_tiny, config="refcoco", refer_text_bug=True)
+    active = np.array([0, 2])
+    assert fixed.classifier_texts(queries, active, 1) == [["a clean origami man.", "a clean origami cat."]]
+    assert bug.classifier_texts(queries, np.arange(3), 0) == [["a clean origami man.", "a clean origami dog.",
+                                                               "a clean origami cat."]]  # step 1: proper strings
+    # step 2+: 3 "templates" (one per initial sentence), characters 0 and 2 of each: "a", "c"
+    assert bug.classifier_texts(queries, active, 1) == [["a", "c"]] * 3
+    # the reference applies the official comprehension literally and gets the same lists
+    flat = [f"a clean origami {q}." for q in queries]
+    _, official = bench._official_filter_texts([0, 2], flat, flat, char_bug=True)
+    assert official == [["a", "c"]] * 3
+    assert bench._official_filter_texts([0, 2], flat, flat, char_bug=False)[1] == [flat[0], flat[2]]
+    assert not load_config("refcoco").refer_text_bug and load_config("refcoco_official").refer_text_bug
+
+
+# ------------------------------------------------------------------ D5: precision
+def test_precision_setting(clip_tiny, rgb) -> None:
+    assert resolve_precision("auto", "cuda") is torch.float16  # the paper's half precision, official clip.load
+    assert resolve_precision("auto", "cpu") is None  # fp32 on the CPU, as clip.load
+    assert resolve_precision("bf16", "cpu") is torch.bfloat16 and resolve_precision("fp32", "cuda") is None
+    with pytest.raises(ValueError, match="valid: auto, fp32, fp16, bf16"):
+        resolve_precision("fp8", "cpu")
+    with pytest.raises(ValueError, match="precision"):
+        load_config("voc", precision="half")
+    auto = CaR(clip_tiny, clip_tiny, "voc")(rgb, ["cat", "dog"])
+    fp32 = CaR(clip_tiny, clip_tiny, "voc", precision="fp32")(rgb, ["cat", "dog"])
+    np.testing.assert_array_equal(auto.scores, fp32.scores)  # auto = fp32 on the CPU
+    bf16 = CaR(clip_tiny, clip_tiny, "voc", precision="bf16")(rgb, ["cat", "dog"])  # the half-precision code path
+    assert bf16.masks.shape == fp32.masks.shape and np.isfinite(bf16.scores).all()
+    assert np.abs(bf16.steps[0].scores - fp32.steps[0].scores).max() < 0.05
+
+
+# ------------------------------------------------------------------ D6: GRES ground truth (see test_data too)
+def test_gres_ground_truth_rule_is_a_config_field() -> None:
+    assert load_config("gres").gres_targets == "first"  # official GReferDataset: getMaskByRef(ref)[0]
+    assert load_config("gres", gres_targets="union").reader_options() == {"targets": "union"}
+    first, second = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
+    first[0, 0], second[3, 3] = True, True
+    np.testing.assert_array_equal(bench._official_gres_target([first, second], (4, 4)), first)
+    assert not bench._official_gres_target([], (4, 4)).any()
+
+
+# ------------------------------------------------------------------ D8: SAM built from the config
+def test_sam_generator_is_built_from_the_config(clip_tiny, monkeypatch) -> None:
+    import car.postprocess as pp
+
+    seen = {}
+    monkeypatch.setattr(pp, "make_sam_generator", lambda ckpt, model_type, **kw: seen.update(
+        ckpt=ckpt, model_type=model_type, **kw) or (lambda image: []))
+    cfg = load_config("voc_sam", sam_checkpoint="sam_hq_vit_h.pth")
+    assert (cfg.sam_model, cfg.sam_hq, cfg.sam_points_per_side) == ("vit_h", True, 64)  # official sam.py / voc.yaml
+    model = CaR.from_config(cfg, clip_tiny, clip_tiny)
+    assert seen == {"ckpt": "sam_hq_vit_h.pth", "model_type": "vit_h", "points_per_side": 64, "hq": True,
+                    "device": None}
+    assert model.mask_generator is not None
+    with pytest.raises(ValueError, match="sam_checkpoint"):
+        CaR.from_config("voc_sam", clip_tiny, clip_tiny)
+
+
+def test_sam_with_random_weights_runs_the_real_generator(rgb, monkeypatch) -> None:
+    """segment-anything's real Sam and SamAutomaticMaskGenerator with random weights (mechanics only): a one-block,
+    32-wide image encoder registered as "tiny" (vit_b would take ~2 minutes on one CPU thread)."""
+    import functools
+    import importlib
+
+    sam_module = pytest.importorskip("segment_anything")
+    import car.postprocess as pp
+
+    build = importlib.import_module("segment_anything.build_sam")._build_sam
+    tiny = functools.partial(build, encoder_embed_dim=32, encoder_depth=1, encoder_num_heads=1,
+                             encoder_global_attn_indexes=[0])
+    monkeypatch.setitem(sam_module.sam_model_registry, "tiny", tiny)
+    torch.manual_seed(0)
+    generate = pp.make_sam_generator(None, "tiny", points_per_side=2, pred_iou_thresh=0.0,
+                                     stability_score_thresh=0.0, random_weights=True)
+    records = generate(rgb)
+    assert isinstance(records, list)
+    for r in records:
+        assert r["segmentation"].shape == rgb.shape[:2]
+    masks = pp.sam_ensemble(rgb, np.zeros((1, *rgb.shape[:2]), bool), generate)
+    assert masks.shape == (1, *rgb.shape[:2])
+
+
+# ------------------------------------------------------------------ D9: the CAM input rounds to 16
+def test_cam_input_rounds_to_16_even_for_a_stride_14_model(rgb) -> None:
+    """A ViT with 14-pixel patches (as ViT-L/14) on a 40 x 56 image: official img_ms_and_flip resizes to 48 x 64
+    (multiples of 16); the stride-14 convolution then sees 3 x 4 patches = 42 x 56 pixels, the last 6 rows and
+    8 columns of the resized image unseen. Rounding to the patch: 42 x 56, the same 3 x 4 grid over every pixel."""
+    l14 = tiny_clip(seed=1, image_size=28, patch=14, layers=2)
+    assert image_tensor(l14, rgb, multiple=16).shape[-2:] == (48, 64)
+    assert image_tensor(l14, rgb).shape[-2:] == (42, 56)
+    assert encode_image(l14, rgb).grid == (3, 4) == encode_image(l14, rgb, size_multiple=None).grid
+    assert load_config("voc_prop_l14_cls_b16").proposal_size_multiple == 16
+    official = encode_image(l14, rgb).embedding
+    patch = encode_image(l14, rgb, size_multiple=None).embedding
+    assert not torch.allclose(official, patch)  # different pixels under the same grid
