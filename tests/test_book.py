@@ -35,28 +35,59 @@ def toy_runs(wheel_env, tmp_path_factory) -> tuple[Path, dict]:
 
 
 @pytest.fixture(scope="module")
-def random_runs(wheel_env, tmp_path_factory) -> dict:
+def random_runs(wheel_env, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("book-random")
     runs = execute_chapters(wheel_env, out, CHAPTERS, solutions=False, CAR_RANDOM_WEIGHTS="1")
     BOOK_TIMES["real architectures, random weights"] = runs
-    return runs
+    return out, runs
+
+
+BUDGET = re.compile(r"CPU budget:\*{1,2} toy world under (\d+) s, real CLIP under (\d+) s")
+
+
+def budget(chapter: str) -> tuple[int, int]:
+    """The chapter's stated budgets in seconds: (toy world, real CLIP on 2 CPU cores)."""
+    text = (ROOT / f"{chapter}.ipynb").read_text(encoding="utf-8")
+    match = BUDGET.search(text)
+    assert match, f"{chapter}: no '*CPU budget:* toy world under N s, real CLIP under M s' line"
+    return int(match.group(1)), int(match.group(2))
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_runs_alone_from_the_wheel_with_its_solutions(toy_runs, chapter) -> None:
     record = toy_runs[1][chapter]
     assert record["ok"], f"{chapter} failed in the toy world:\n{record['error']}"
+    assert record["chapter_seconds"] <= budget(chapter)[0], \
+        f"{chapter}: {record['chapter_seconds']} s in the toy world, over its budget of {budget(chapter)[0]} s"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_runs_with_random_weights(random_runs, chapter) -> None:
-    record = random_runs[chapter]
+    record = random_runs[1][chapter]
     assert record["ok"], f"{chapter} failed with the real architectures (random weights):\n{record['error']}"
+    assert record["chapter_seconds"] <= budget(chapter)[1], \
+        f"{chapter}: {record['chapter_seconds']} s with the real architectures, over its budget of {budget(chapter)[1]} s"
 
 
-def test_random_weights_figures_say_so(random_runs, tmp_path_factory) -> None:
-    """Every executed chapter that printed its world in the random mode names it as mechanics only."""
-    assert all(r["ok"] for r in random_runs.values())
+def _text_outputs(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            data = output.get("data", {})
+            parts += [data.get("text/plain", ""), data.get("text/html", ""), data.get("text/markdown", "")]
+    return "\n".join(p if isinstance(p, str) else "".join(p) for p in parts)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_random_weights_outputs_say_so(random_runs, chapter) -> None:
+    """In the random mode every output that names real CLIP says it has random weights (mechanics only)."""
+    import nbformat
+
+    text = _text_outputs(nbformat.read(random_runs[0] / "executed" / f"{chapter}.ipynb", as_version=4))
+    assert "random weights: mechanics only" in text, f"{chapter} never says which world it ran in"
+    unlabelled = re.findall(r".{0,40}(?<!not )real CLIP(?!, random weights).{0,40}", text)
+    assert not unlabelled, f"{chapter}: outputs name real CLIP without 'random weights': {unlabelled[:3]}"
 
 
 @pytest.fixture(scope="module")
