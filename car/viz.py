@@ -351,7 +351,7 @@ def delta_chart(labels: Sequence[str], series: dict[str, Sequence[float | None]]
                                                                      else "tab:gray") for i, d in zip(ys, ds)],
                    zorder=3, s=28)
         span = max([abs(d) for d in ds] + [0.5])
-        ax.set_xlim(-1.35 * span, 1.35 * span)
+        ax.set_xlim(-1.6 * span, 1.6 * span)
         for y, d in zip(ys, ds):
             ax.annotate(f"{d:+.1f}", (d, y), xytext=(5 if d >= 0 else -5, 0), textcoords="offset points",
                         ha="left" if d >= 0 else "right", va="center", fontsize=8)

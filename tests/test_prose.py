@@ -1,0 +1,298 @@
+"""The book's prose against the paper's numbers (``car.paper``) and against the toy tables.
+
+The chapters quote numbers of the paper in their markdown. Each check below finds one kind of citation with a
+hand-picked pattern, reads the number the sentence names, and compares it with the value computed from
+``car.paper``: a typo, an invented number or a paper-table change makes it fail. The agreement tables typed
+into the preface and the Part II overview are compared with ``car.figures.toy_agreement()`` (computed from
+``car.paper`` and the toy tables), so they fail when the toy models change and the copies are not updated.
+Known wrong statements from the pedagogy review (2026-12-01, §3) must not come back.
+
+Every check is a function ``text -> list of errors``, and ``test_checks_can_fail`` feeds each a wrong
+sentence: a check that cannot fail is a defect.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from car import paper
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+
+
+def markdown_of(path: Path) -> str:
+    if path.suffix == ".md":
+        return path.read_text(encoding="utf-8")
+    nb = nbformat.read(path, as_version=4)
+    return "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def chapter(name: str) -> str:
+    return markdown_of(BOOK / name)
+
+
+ALL_CHAPTERS = sorted([*BOOK.glob("*.ipynb"), *BOOK.glob("*.md"), *(BOOK / "tables").glob("*.ipynb"),
+                       *(BOOK / "tables").glob("*.md")])
+
+
+def num(s: str) -> float:
+    return float(s.replace("−", "-"))
+
+
+def close(a: float, b: float) -> bool:
+    return abs(a - b) < 0.051
+
+
+# --- paper numbers --------------------------------------------------------------------------------------------
+
+T1, T2, T3, T4, T5, T6 = (paper.get_table(k) for k in "123456")
+T7, T8, TI, TJ = (paper.get_table(k) for k in ("7", "8", "I", "J"))
+T2V = {r.label: r.values[0] for r in T2.rows}
+T5_VOC = [r for r in T5.rows if r.group == "Pascal VOC"]
+
+
+def check_table1_gaps(text: str) -> list[str]:
+    """'+6.9 on PC-60' style: CaR (w/o SAM) minus MaskCLIP on that benchmark."""
+    errors = []
+    for sign, value, col in re.findall(r"([+−-])(\d+\.\d) on (VOC-20|VOC-21|COCO Object|PC-59|PC-60|A-150)", text):
+        want = T1.value("CaR (Ours, w/o SAM)", col) - T1.value("MaskCLIP [†] [84]", col)
+        got = num(value) * (-1 if sign in "−-" else 1)
+        if not close(got, want):
+            errors.append(f"Table 1 gap on {col}: prose {got:+.1f}, car.paper {want:+.1f}")
+    return errors
+
+
+def check_table2(text: str) -> list[str]:
+    """CAA's '+26.5', the recurrence's '+52.4' and the summary's '15.2 → 67.6' / '67.6 vs 41.1'."""
+    errors = []
+    caa = T2V["w/ recurrence, CLIP-ES"] - T2V["w/ recurrence, gradCAM"]
+    rec = T2V["w/ recurrence, CLIP-ES"] - T2V["w/o recurrence, CLIP-ES"]
+    for value in re.findall(r"CAA[^.]{0,60}?\+(\d+\.\d)", text):
+        if not close(num(value), caa):
+            errors.append(f"CAA gain: prose +{value}, car.paper {caa:+.1f}")
+    for value in re.findall(r"\+(\d+\.\d) mIoU with CLIP-ES", text):
+        if not close(num(value), rec):
+            errors.append(f"recurrence gain: prose +{value}, car.paper {rec:+.1f}")
+    for a, b in re.findall(r"\((\d+\.\d) → (\d+\.\d) mIoU on VOC\)", text):
+        if (num(a), num(b)) != (T2V["w/o recurrence, CLIP-ES"], T2V["w/ recurrence, CLIP-ES"]):
+            errors.append(f"Table 2 T = 1 → recurrent: prose {a} → {b}")
+    for a, b in re.findall(r"affinity beats plain grad-CAM \((\d+\.\d) vs (\d+\.\d)\)", text):
+        if (num(a), num(b)) != (T2V["w/ recurrence, CLIP-ES"], T2V["w/ recurrence, gradCAM"]):
+            errors.append(f"Table 2 CLIP-ES vs grad-CAM: prose {a} vs {b}")
+    return errors
+
+
+def check_table3(text: str) -> list[str]:
+    errors = []
+    v = {r.label: r.values[0] for r in T3.rows}
+    for value in re.findall(r"\((\d+\.\d) mIoU for f = B/16, g = L/14 on VOC\)", text):
+        if num(value) != v["f=ViT-B/16, g=ViT-L/14"]:
+            errors.append(f"Table 3 best cell: prose {value}")
+    for f_eff, g_eff in re.findall(r"\+(\d+\.\d) for f, \+(\d+\.\d) for g", text):
+        want = (v["f=ViT-B/16, g=ViT-L/14"] - v["f=ViT-L/14, g=ViT-L/14"],
+                v["f=ViT-B/16, g=ViT-L/14"] - v["f=ViT-B/16, g=ViT-B/16"])
+        if not (close(num(f_eff), want[0]) and close(num(g_eff), want[1])):
+            errors.append(f"Table 3 effects: prose +{f_eff} / +{g_eff}, car.paper {want[0]:+.1f} / {want[1]:+.1f}")
+    return errors
+
+
+def check_table4(text: str) -> list[str]:
+    """'circle + blur is the best prompt (67.6 …' and 'the black mask the worst (61.8)'; '5 single prompts'."""
+    errors = []
+    v = {r.label: r.values[0] for r in T4.rows}
+    for value in re.findall(r"circle \+ blur is the best prompt \((\d+\.\d)", text):
+        if num(value) != v["circle + blur"] or v["circle + blur"] != max(v.values()):
+            errors.append(f"Table 4 best: prose {value}")
+    for value in re.findall(r"mask the worst \((\d+\.\d)\)", text):
+        if num(value) != v["mask"] or v["mask"] != min(v.values()):
+            errors.append(f"Table 4 worst: prose {value}")
+    sizes = [len(r.meta["Visual Prompts"]) for r in T4.rows]
+    for n1, n2, n3 in re.findall(r"(\d+) single prompts[^.]{0,80}?(\d+) pairs and (\d+) triple", text):
+        if (int(n1), int(n2), int(n3)) != (sizes.count(1), sizes.count(2), sizes.count(3)):
+            errors.append(f"Table 4 composition: prose {n1} / {n2} / {n3}")
+    return errors
+
+
+def check_table5(text: str) -> list[str]:
+    """'within 67.0–67.6' (the VOC rows' range) and 'by more than 0.6 mIoU' (largest move from the default)."""
+    errors = []
+    vals = [r.values[-1] for r in T5_VOC]
+    default = next(r.values[-1] for r in T5_VOC if r.label == "η=0.4, θ=0.6, λ=0.4")
+    for a, b in re.findall(r"within (\d+\.\d)–(\d+\.\d)", text):
+        if (num(a), num(b)) != (min(vals), max(vals)):
+            errors.append(f"Table 5 range: prose {a}–{b}, car.paper {min(vals)}–{max(vals)}")
+    for value in re.findall(r"no paper VOC row moves by more\s+than (\d+\.\d)", text):
+        if not close(num(value), max(abs(v - default) for v in vals)):
+            errors.append(f"Table 5 largest move: prose {value}")
+    return errors
+
+
+def check_table6(text: str) -> list[str]:
+    errors = []
+    none, allg = T6.rows[0].values[0], T6.rows[-1].values[0]
+    for a, b in re.findall(r"\((\d+\.\d) → (\d+\.\d)(?: mIoU on VOC with all three groups)?\)", text):
+        if (num(a), num(b)) != (none, allg):
+            errors.append(f"Table 6 None → all: prose {a} → {b}")
+    for value in re.findall(r"paper \+(\d+\.\d) from None to all three", text):
+        if not close(num(value), allg - none):
+            errors.append(f"Table 6 gain: prose +{value}, car.paper {allg - none:+.1f}")
+    return errors
+
+
+def check_referring_tables(text: str) -> list[str]:
+    errors = []
+    for a, b in re.findall(r"\((\d+\.\d+) vs (\d+\.\d+) on RefCOCO val\)", text):
+        if (num(a), num(b)) != (TI.value("CaR(Ours)", "RefCOCO val"), TI.value("OVSeg [35]", "RefCOCO val")):
+            errors.append(f"Table I: prose {a} vs {b}")
+    for jf, j, f in re.findall(r"\((\d+\.\d+) J&F, (\d+\.\d+) J, (\d+\.\d+) F\)", text):
+        if (num(jf), num(j), num(f)) != tuple(T8.rows[-1].values):
+            errors.append(f"Table 8: prose {jf} / {j} / {f}")
+    for value in re.findall(r"\((\d+\.\d+) J&F\)", text):
+        if num(value) != T8.rows[-1].values[0]:
+            errors.append(f"Table 8 J&F: prose {value}")
+    for value in re.findall(r"\((\d+\.\d) on VOC-20\)", text):
+        if num(value) != TJ.value("CaR (Ours)", "VOC-20"):
+            errors.append(f"Table J: prose {value}")
+    return errors
+
+
+PAPER_CHECKS = [check_table1_gaps, check_table2, check_table3, check_table4, check_table5, check_table6,
+                check_referring_tables]
+
+# each check must find at least one citation in the book (otherwise its pattern has drifted from the prose)
+MIN_HITS = {
+    check_table1_gaps: ("tables/table1.ipynb", r"[+−-]\d+\.\d on (PC-60|VOC-21)"),
+    check_table2: ("tables/table2.ipynb", r"\(\d+\.\d → \d+\.\d mIoU on VOC\)"),
+    check_table3: ("tables/table3.ipynb", r"mIoU for f = B/16, g = L/14 on VOC"),
+    check_table4: ("tables/table4.ipynb", r"circle \+ blur is the best prompt \(\d"),
+    check_table5: ("tables/table5.ipynb", r"within \d+\.\d–\d+\.\d"),
+    check_table6: ("tables/table6.ipynb", r"\(\d+\.\d → \d+\.\d mIoU on VOC"),
+    check_referring_tables: ("tables/table8.ipynb", r"J&F, \d+\.\d+ J,"),
+}
+
+
+@pytest.mark.parametrize("path", ALL_CHAPTERS, ids=lambda p: p.relative_to(BOOK).as_posix())
+def test_paper_numbers_in_prose_match_car_paper(path: Path) -> None:
+    text = markdown_of(path)
+    errors = [e for check in PAPER_CHECKS for e in check(text)]
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("check", list(MIN_HITS), ids=lambda c: c.__name__)
+def test_each_pattern_still_finds_its_citation(check) -> None:
+    name, pattern = MIN_HITS[check]
+    assert re.search(pattern, chapter(name)), f"{check.__name__}: no citation matching {pattern!r} in {name}"
+
+
+# --- the agreement tables ---------------------------------------------------------------------------------------
+
+def agreement_rows_in(text: str) -> dict[str, tuple[str, str, str, str]]:
+    """The rows of the typed agreement table: finding → (table, paper, toy, verdict)."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0] in {"1", "2", "3", "4", "5", "6", "7", "8", "I", "J"}:
+            rows[cells[1]] = (cells[0], cells[2], cells[3], cells[4])
+    return rows
+
+
+def check_agreement(text: str, computed: list[dict]) -> list[str]:
+    fmt = lambda v: "—" if v is None else f"{v:+.1f}"  # noqa: E731
+    typed = agreement_rows_in(text)
+    errors = []
+    for r in computed:
+        want = (r["table"], fmt(r["paper"]), fmt(r["toy"]), r["verdict"])
+        got = typed.get(r["finding"])
+        if got is None:
+            errors.append(f"agreement row missing: {r['finding']!r}")
+        elif tuple(c.replace("−", "-") for c in got) != want:
+            errors.append(f"agreement row {r['finding']!r}: typed {got}, computed {want}")
+    return errors
+
+
+@pytest.fixture(scope="module")
+def agreement() -> list[dict]:
+    from car.figures import toy_agreement
+
+    return toy_agreement()
+
+
+@pytest.mark.parametrize("name", ["preface.md", "tables/overview.md"])
+def test_typed_agreement_tables_match_the_computed_one(name: str, agreement) -> None:
+    errors = check_agreement(chapter(name), agreement)
+    assert not errors, errors
+
+
+def test_agreement_marks_the_known_inversions(agreement) -> None:
+    verdict = {r["finding"]: r["verdict"] for r in agreement}
+    assert verdict["the recurrence is vital"] == "✓"
+    # the three inversions the book warns about beside its figures; if the toy models change and one of these
+    # flips, the warning boxes (and this test) must be updated together
+    assert verdict["CAA beats plain grad-CAM"] == "✗"
+    assert verdict["ViT-L/14 is the better classifier g"] == "✗"
+    assert verdict["context-keeping prompts beat the black mask"] == "✗"
+
+
+# --- statements the review found wrong --------------------------------------------------------------------------
+
+FORBIDDEN = [
+    (r"Lang, Tong", "the author list is Sun, Li, Torr, Gu, Li"),
+    (r"paper §4\.2", "referring segmentation is §4.3"),
+    (r"16–29 mIoU", "Table 1: CaR − MaskCLIP ranges from +6.9 (PC-60)"),
+    (r"finer token grid", "L/14's grid is the finer one, and the paper gives no such reason"),
+    (r"6 single prompts|all 21 prompts of Table 4", "Table 4 has 5 singles, 4 pairs, 1 triple"),
+    (r"θ matters most", "paper θ rows move ≤ 0.2; toy θ rows equal the default"),
+    (r"expect smaller differences", "the toy prompts spread more than the paper's"),
+    (r"The paper found B/16", "Supp. F only states the choice"),
+    (r"which the paper suggests", "the paper does not suggest carrying queries across frames"),
+    (r"runs all three paths", "the toy sweep runs two paths"),
+    (r"Templates matter;", "the chapter's own chart shows templates barely matter in the toy world"),
+    (r"\((?:\d+|Eq|Supp)\. The toy analogue", "a summary cut at its first period"),
+    (r"the \*direction\* of the paper's ablations", "three toy ablations are inverted"),
+    (r"\*\*paper\*\* \(§3\.3\): one softmax of the cosine", "averaging templates is CLIP's convention, not §3.3's"),
+    (r"scores of the survivors\s+\*rise\*", "the recurrence chapter's own table shows 1.00 → 1.00"),
+    (r"`background=\(\)` is Table 6's", "Table 6's first row uses the literal query \"None\""),
+]
+
+
+def check_forbidden(text: str) -> list[str]:
+    return [f"{why}: found {m.group(0)!r}" for pattern, why in FORBIDDEN for m in re.finditer(pattern, text)]
+
+
+@pytest.mark.parametrize("path", ALL_CHAPTERS, ids=lambda p: p.relative_to(BOOK).as_posix())
+def test_known_wrong_statements_stay_fixed(path: Path) -> None:
+    errors = check_forbidden(markdown_of(path))
+    assert not errors, errors
+
+
+def test_ledger_names_the_paper_grad_cam_layer() -> None:
+    row = next(line for line in chapter("tables/ledger.md").splitlines() if line.startswith("| Grad-CAM layer"))
+    assert "first normalization layer of the last residual block" in row, row
+
+
+# --- the checks themselves can fail -----------------------------------------------------------------------------
+
+WRONG = {
+    check_table1_gaps: "CaR beats MaskCLIP by +16.0 on PC-60.",
+    check_table2: "CAA is credited with +25.5 mIoU; (15.2 → 66.6 mIoU on VOC)",
+    check_table3: "(67.5 mIoU for f = B/16, g = L/14 on VOC) and +11.0 for f, +13.5 for g",
+    check_table4: "circle + blur is the best prompt (66.9 mIoU); 6 single prompts, 15 pairs and 1 triple",
+    check_table5: "every row lies within 67.0–67.9 mIoU",
+    check_table6: "(64.3 → 67.0 mIoU on VOC with all three groups)",
+    check_referring_tables: "(30.34 J&F, 28.15 J, 32.35 F) and (91.5 on VOC-20)",
+}
+
+
+@pytest.mark.parametrize("check", list(WRONG), ids=lambda c: c.__name__)
+def test_checks_can_fail(check) -> None:
+    assert check(WRONG[check]), f"{check.__name__} accepted a wrong number: {WRONG[check]!r}"
+
+
+def test_agreement_and_forbidden_checks_can_fail(agreement) -> None:
+    assert check_forbidden("as the paper found, θ matters most")
+    good = "\n".join(f"| {r['table']} | {r['finding']} | x | y | z |" for r in agreement)
+    assert check_agreement(good, agreement)          # wrong numbers
+    assert check_agreement("", agreement)            # missing rows
