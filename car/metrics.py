@@ -282,11 +282,17 @@ def merge_ref_masks(masks: np.ndarray, scores: np.ndarray, out_hw: tuple[int, in
 
 
 # ----------------------------------------------------------------------------- DAVIS J, F, J&F
-def davis_j(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Region similarity J (Jaccard) of bool (H, W) masks; 1 when both are empty (``db_eval_iou``)."""
+def davis_j(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None) -> float:
+    """Region similarity J (Jaccard) of bool (H, W) masks; 1 when both are empty (``db_eval_iou``).
+
+    ``void``: optional bool (H, W) pixels left out of both masks (DAVIS label 255; the unsupervised protocol).
+    """
     pred, gt = np.asarray(pred, dtype=bool), np.asarray(gt, dtype=bool)
     if pred.shape != gt.shape:
         raise ValueError(f"prediction shape {pred.shape} != ground-truth shape {gt.shape}")
+    if void is not None:
+        keep = ~np.asarray(void, dtype=bool)
+        pred, gt = pred & keep, gt & keep
     union = np.count_nonzero(pred | gt)
     return 1.0 if union == 0 else np.count_nonzero(pred & gt) / union
 
@@ -318,16 +324,20 @@ def _disk(radius: int) -> np.ndarray:
     return (x * x + y * y <= r * r).astype(np.uint8)
 
 
-def davis_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = 0.008) -> float:
+def davis_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = 0.008, void: np.ndarray | None = None) -> float:
     """Contour accuracy F (boundary F-measure) of bool (H, W) masks (DAVIS ``f_measure``).
 
     Boundaries from :func:`seg2bmap` are matched within a disk of radius
     ``ceil(bound_th * image diagonal)`` pixels (``bound_th >= 1``: that many pixels).
-    Both boundaries empty -> 1; exactly one empty -> 0.
+    Both boundaries empty -> 1; exactly one empty -> 0. ``void``: optional bool (H, W) pixels
+    removed from both masks before the boundaries are taken (``f_measure(void_pixels=)``).
     """
     pred, gt = np.asarray(pred, dtype=bool), np.asarray(gt, dtype=bool)
     if pred.shape != gt.shape:
         raise ValueError(f"prediction shape {pred.shape} != ground-truth shape {gt.shape}")
+    if void is not None:
+        keep = ~np.asarray(void, dtype=bool)
+        pred, gt = pred & keep, gt & keep
     bound_pix = bound_th if bound_th >= 1 else math.ceil(bound_th * math.hypot(*pred.shape))
     fg_boundary, gt_boundary = seg2bmap(pred), seg2bmap(gt)
     disk = _disk(bound_pix)
@@ -407,9 +417,136 @@ class VideoAccumulator:
         return out
 
 
-def accumulator_from_dict(state: dict[str, Any]) -> ConfusionMatrix | RefAccumulator | VideoAccumulator:
+# ------------------------------------------------------------- Ref-DAVIS: the unsupervised protocol
+#: Ref-DAVIS protocol of the field (ReferFormer @ 9a2d4f65: ``inference_davis.py``, ``eval_davis.py``,
+#: ``scripts/dist_test_davis.sh``; davis2017-evaluation ``DAVISEvaluation(task="unsupervised")``).
+DAVIS_PROTOCOLS = ("unsupervised", "per_expression")
+
+
+def davis_label_map(masks: np.ndarray, threshold: float = 0.5, background: float = 0.1) -> np.ndarray:
+    """One frame's object masks → a label map, as ReferFormer's ``inference_davis.py`` merges an expression set.
+
+    Scores below ``threshold`` are set to 0, then argmax over [``background``; masks]: 0 = background, k = the k-th
+    mask (ties: the lower k). ``masks``: float or bool (N, H, W). Returns int64 (H, W) in [0, N].
+    """
+    masks = np.asarray(masks, dtype=np.float64)
+    if masks.ndim != 3:
+        raise ValueError(f"masks must be (N, H, W); got shape {masks.shape}")
+    masks = np.where(masks < threshold, 0.0, masks)
+    stack = np.concatenate([np.full((1, *masks.shape[1:]), background), masks])
+    return stack.argmax(0).astype(np.int64)
+
+
+def davis_unsupervised(pred_labels: Sequence[np.ndarray], gt_labels: Sequence[np.ndarray], bound_th: float = 0.008,
+                       max_proposals: int = 20) -> dict[str, list[float]]:
+    """J and F of one sequence under the davis2017 unsupervised task (``DAVISEvaluation._evaluate_unsupervised``).
+
+    GT objects are 1..max label of the *first* GT frame (``get_all_masks``), 255 is void and excluded from every
+    J and F; predicted objects are 1..max label over all predicted frames (``Results.read_masks``), zero-padded to
+    the GT count. Every (prediction, GT) pair is scored on every frame; predictions are matched to GT objects by
+    the Hungarian assignment maximising the frame-mean (J + F) / 2; no frame is skipped.
+
+    Args:
+        pred_labels, gt_labels: T int (H, W) label maps each.
+        max_proposals: more predicted objects is an error (davis2017: 20).
+
+    Returns:
+        {"J": [...], "F": [...]}: per GT object, the frame mean of its matched J and F.
+
+    Raises:
+        ValueError: frame counts or sizes differ, or too many predicted objects.
+    """
+    if len(pred_labels) != len(gt_labels) or not len(gt_labels):
+        raise ValueError(f"{len(pred_labels)} predicted label maps for {len(gt_labels)} ground-truth frames")
+    from scipy.optimize import linear_sum_assignment
+
+    gt = np.stack([np.asarray(g, np.int64) for g in gt_labels])  # (T, H, W)
+    pred = np.stack([np.asarray(p, np.int64) for p in pred_labels])
+    if pred.shape != gt.shape:
+        raise ValueError(f"predicted label maps {pred.shape[1:]} != ground truth {gt.shape[1:]}")
+    void = gt == 255
+    gt = np.where(void, 0, gt)
+    num_gt, num_pred = int(gt[0].max()), int(pred.max(initial=0))
+    if num_pred > max_proposals:
+        raise ValueError(f"{num_pred} predicted objects; the unsupervised protocol allows {max_proposals}")
+    num_pred = max(num_pred, num_gt)  # zero padding
+    j = np.zeros((num_pred, num_gt, len(gt)))
+    f = np.zeros_like(j)
+    for a in range(num_pred):
+        for b in range(num_gt):
+            for t in range(len(gt)):
+                p, g = pred[t] == a + 1, gt[t] == b + 1
+                j[a, b, t] = davis_j(p, g, void[t])
+                f[a, b, t] = davis_f(p, g, bound_th, void[t])
+    if num_gt == 0:
+        return {"J": [], "F": []}
+    rows, cols = linear_sum_assignment(-(j.mean(2) + f.mean(2)) / 2)
+    order = np.argsort(cols)  # per GT object
+    return {"J": j[rows, cols].mean(1)[order].tolist(), "F": f[rows, cols].mean(1)[order].tolist()}
+
+
+class DavisSetAccumulator:
+    """Ref-DAVIS J&F, the unsupervised protocol over expression sets (ReferFormer's practice).
+
+    Each update is one (video, expression set): its predicted label maps (all objects of the set merged with
+    :func:`davis_label_map`) against the video's ``Annotations_unsupervised`` label maps, scored by
+    :func:`davis_unsupervised`. Per set, J and F are means over all GT objects of all videos; the summary
+    reports each set and their mean (``dist_test_davis.sh`` runs ``eval_davis.py`` once per set; the papers
+    report the mean of the four).
+    """
+
+    def __init__(self, bound_th: float = 0.008) -> None:
+        self.bound_th = bound_th
+        self.j: dict[str, list[float]] = {}
+        self.f: dict[str, list[float]] = {}
+
+    def update(self, expression_set: str, pred_labels: Sequence[np.ndarray], gt_labels: Sequence[np.ndarray]
+               ) -> dict[str, float]:
+        res = davis_unsupervised(pred_labels, gt_labels, self.bound_th)
+        self.j.setdefault(expression_set, []).extend(res["J"])
+        self.f.setdefault(expression_set, []).extend(res["F"])
+        j = float(np.mean(res["J"])) if res["J"] else math.nan
+        f = float(np.mean(res["F"])) if res["F"] else math.nan
+        return {"J": j, "F": f, "JF": (j + f) / 2}
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.j.values())
+
+    def summary(self) -> dict[str, Any]:
+        sets = {}
+        for name in sorted(self.j):
+            j, f = float(np.mean(self.j[name])), float(np.mean(self.f[name]))
+            sets[name] = {"J": j, "F": f, "JF": (j + f) / 2, "num_objects": len(self.j[name])}
+        if not sets:
+            return {"J": math.nan, "F": math.nan, "JF": math.nan, "sets": {}, "num_objects": 0}
+        j = float(np.mean([v["J"] for v in sets.values()]))
+        f = float(np.mean([v["F"] for v in sets.values()]))
+        return {"J": j, "F": f, "JF": float(np.mean([v["JF"] for v in sets.values()])), "sets": sets,
+                "num_objects": len(self)}
+
+    def merge(self, other: DavisSetAccumulator) -> DavisSetAccumulator:
+        for name in other.j:
+            self.j.setdefault(name, []).extend(other.j[name])
+            self.f.setdefault(name, []).extend(other.f[name])
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "davis_sets", "bound_th": self.bound_th, "j": {k: list(v) for k, v in self.j.items()},
+                "f": {k: list(v) for k, v in self.f.items()}}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> DavisSetAccumulator:
+        out = cls(state.get("bound_th", 0.008))
+        out.j = {k: list(v) for k, v in state["j"].items()}
+        out.f = {k: list(v) for k, v in state["f"].items()}
+        return out
+
+
+def accumulator_from_dict(state: dict[str, Any]
+                          ) -> ConfusionMatrix | RefAccumulator | VideoAccumulator | DavisSetAccumulator:
     """Rebuild any accumulator from its ``to_dict()`` state."""
-    kinds = {"confusion_matrix": ConfusionMatrix, "refer": RefAccumulator, "video": VideoAccumulator}
+    kinds = {"confusion_matrix": ConfusionMatrix, "refer": RefAccumulator, "video": VideoAccumulator,
+             "davis_sets": DavisSetAccumulator}
     if state.get("type") not in kinds:
         raise ValueError(f"unknown accumulator state type {state.get('type')!r}; valid: {', '.join(kinds)}")
     return kinds[state["type"]].from_dict(state)

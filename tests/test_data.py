@@ -346,6 +346,8 @@ def make_davis(tmp_path, annot1_bytes=None):
             write_jpg(davis / "JPEGImages" / "480p" / video / f"{t:05d}.jpg", seed=t)
             write_png_label(davis / "Annotations" / "480p" / video / f"{t:05d}.png",
                             label_map([0, 1, 2, 255][: 2 + t % 3]))
+            write_png_label(davis / "Annotations_unsupervised" / "480p" / video / f"{t:05d}.png",
+                            label_map([0, 2, 1, 255][: 2 + t % 3]))  # other ids, as the real unsupervised set
     (davis / "ImageSets" / "2017").mkdir(parents=True)
     (davis / "ImageSets" / "2017" / "val.txt").write_text("bike-packing\nmotorbike\n")
     text = tmp_path / "davis_text_annotations"
@@ -358,9 +360,30 @@ def make_davis(tmp_path, annot1_bytes=None):
     (text / "Davis17_annot2_full_video.txt").write_text("")
 
 
-def test_ref_davis(tmp_path):
+def test_ref_davis_unsupervised_protocol_is_the_default(tmp_path):
+    """ReferFormer's practice: one sample per (video, expression set), every object of the set, in object-id order,
+    with the Annotations_unsupervised label maps (255 = void kept for the metric)."""
     make_davis(tmp_path)
     ds = get_dataset("davis", tmp_path)
+    assert ds.kind == "video_set"
+    assert [ds.sample_name(i) for i in range(len(ds))] == [
+        "bike-packing/annot1", "bike-packing/annot1_full_video", "bike-packing/annot2",
+        "motorbike/annot1", "motorbike/annot1_full_video"]  # an empty file gives no set; bear is not in val
+    sample = ds[0]
+    assert sample.expressions == ["a man riding a bike", "the bike"] and sample.object_ids == [1, 2]
+    assert sample.expression_set == "annot1" and len(sample.frames) == len(sample.gt_labels) == 3
+    for t, labels in enumerate(sample.gt_labels):
+        np.testing.assert_array_equal(labels, label_map([0, 2, 1, 255][: 2 + t % 3]))
+    assert ds[2].expressions == ["un café man"]
+    from car.config import load_config
+    assert load_config("davis").reader_options() == {"protocol": "unsupervised"}
+    with pytest.raises(ValueError, match="valid: unsupervised, per_expression"):
+        get_dataset("davis", tmp_path, protocol="semi")
+
+
+def test_ref_davis(tmp_path):
+    make_davis(tmp_path)
+    ds = get_dataset("davis", tmp_path, protocol="per_expression")
     assert ds.kind == "video"
     names = [ds.sample_name(i) for i in range(len(ds))]
     assert names == ["bike-packing/1/annot1", "bike-packing/1/annot1_full_video", "bike-packing/1/annot2",
@@ -372,7 +395,7 @@ def test_ref_davis(tmp_path):
     for t, mask in enumerate(sample.masks):
         np.testing.assert_array_equal(mask, label_map([0, 1, 2, 255][: 2 + t % 3]) == 1)
     assert ds[0].expression == "a man riding a bike"
-    only = get_dataset("davis", tmp_path, expressions=("annot2",))
+    only = get_dataset("davis", tmp_path, expressions=("annot2",), protocol="per_expression")
     assert [only.sample_name(i) for i in range(len(only))] == ["bike-packing/1/annot2"]
 
 

@@ -204,3 +204,47 @@ def test_davis_jf_and_video_accumulator():
     assert davis_jf([half, gt[0], half], gt + [gt[0]], skip_first_last=True, bound_th=1)["J"] == 1.0
     with pytest.raises(ValueError, match="frames"):
         davis_jf([half], gt)
+
+
+# ------------------------------------------------------------- Ref-DAVIS: the unsupervised protocol (issue 13, D7)
+def test_void_pixels_are_left_out_of_j_and_f():
+    pred = np.array([[1, 1], [0, 0]], bool)
+    gt = np.array([[1, 0], [0, 0]], bool)
+    void = np.array([[0, 1], [0, 0]], bool)
+    assert davis_j(pred, gt) == pytest.approx(0.5)
+    assert davis_j(pred, gt, void) == 1.0  # the disputed pixel is void
+    assert davis_f(pred, gt, 0, void) == pytest.approx(1.0) and davis_f(pred, gt, 0) < 1.0
+
+
+def test_referformer_label_map_merge():
+    from car.metrics import davis_label_map
+
+    masks = np.array([[[0.6, 0.4, 0.9]], [[0.7, 0.2, 0.3]]])  # 2 objects, a 1 x 3 frame
+    # < 0.5 → 0, then argmax over [0.1; masks]: pixel 0 → object 2 (0.7), pixel 1 → background, pixel 2 → object 1
+    np.testing.assert_array_equal(davis_label_map(masks), [[2, 0, 1]])
+    np.testing.assert_array_equal(davis_label_map(masks.astype(bool)), [[1, 1, 1]])  # binary: ties → lower id
+
+
+def test_unsupervised_protocol_matches_objects_and_excludes_void():
+    """GT (Annotations_unsupervised) objects 1 = left column, 2 = right column, one void pixel; the prediction
+    swaps the ids: the Hungarian matching pairs them, so J = F = 1 for both. With only one predicted object the
+    other GT object is matched to an empty (zero-padded) prediction: J = F = 0."""
+    from car.metrics import DavisSetAccumulator, accumulator_from_dict, davis_unsupervised
+
+    gt = np.array([[1, 2], [1, 2], [1, 255]])  # (3, 2)
+    pred = np.array([[2, 1], [2, 1], [2, 0]])  # the void pixel predicted as background: not counted anyway
+    res = davis_unsupervised([pred, pred], [gt, gt], bound_th=1)
+    assert res == {"J": [1.0, 1.0], "F": [1.0, 1.0]}
+    one = np.where(pred == 2, 2, 0)  # only object 2 (= GT object 1) predicted
+    res = davis_unsupervised([one, one], [gt, gt], bound_th=1)
+    assert res["J"] == [1.0, 0.0] and res["F"] == [1.0, 0.0]
+    with pytest.raises(ValueError, match="allows 1"):
+        davis_unsupervised([pred], [gt], max_proposals=1)
+    acc = DavisSetAccumulator(bound_th=1)
+    acc.update("annot1", [pred, pred], [gt, gt])  # J&F 1 over its 2 objects
+    acc.update("annot2", [one, one], [gt, gt])  # J&F 0.5
+    s = acc.summary()
+    assert s["sets"]["annot1"]["JF"] == 1.0 and s["sets"]["annot2"]["JF"] == 0.5
+    assert s["JF"] == pytest.approx(0.75) and s["num_objects"] == 4  # the mean of the sets
+    again = accumulator_from_dict(json.loads(json.dumps(acc.to_dict())))
+    assert again.summary() == s

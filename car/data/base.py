@@ -69,6 +69,28 @@ class VideoSample:
     name: str
 
 
+@dataclass(frozen=True, eq=False)
+class VideoSetSample:
+    """One Ref-DAVIS (video, expression set) under the unsupervised protocol (ReferFormer's practice).
+
+    Attributes:
+        frames: T uint8 (H, W, 3) RGB frames in time order.
+        expressions: one referring expression per object of the set, in object-id order.
+        object_ids: the (semi-supervised) object ids the expressions were written for.
+        gt_labels: T int64 (H, W) label maps of ``Annotations_unsupervised`` (0 background, k object k,
+            255 void).
+        expression_set: the set's tag (``annot1``, ``annot1_full_video``, ``annot2``, ``annot2_full_video``).
+        name: ``<video>/<expression set>``.
+    """
+
+    frames: list[np.ndarray]
+    expressions: list[str]
+    object_ids: list[int]
+    gt_labels: list[np.ndarray]
+    expression_set: str
+    name: str
+
+
 # ------------------------------------------------------------------------------------------ errors
 class DatasetNotFoundError(FileNotFoundError):
     """A dataset folder or index file is missing; the message names the expected layout."""

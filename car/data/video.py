@@ -14,8 +14,18 @@ files are UTF-8; annotator 2's are Latin-1 as distributed (read as UTF-8 first, 
 fails — the ReferFormer preparation reads them as Latin-1). Three video names are misspelt in the
 files and fixed as ReferFormer does (clasic-car, dog-scale, motor-bike).
 
-One :class:`VideoSample` per (video, object, expression file): the paper follows Khoreva et al.,
-whose protocol scores every expression of both annotators, first-frame and full-video ones.
+Two protocols (config field ``davis_protocol``, reader option ``protocol``):
+
+* ``"unsupervised"`` (default; the field's practice — ReferFormer @ 9a2d4f65, ``inference_davis.py`` /
+  ``eval_davis.py`` / ``scripts/dist_test_davis.sh``): one :class:`VideoSetSample` per (video, expression set),
+  the set's expressions of every object of the video, scored against ``Annotations_unsupervised`` with the
+  davis2017 unsupervised task (:class:`car.metrics.DavisSetAccumulator`): the objects' masks merged into one
+  label map per frame, void pixels excluded, objects Hungarian-matched, J&F the mean of the four sets;
+* ``"per_expression"``: one :class:`VideoSample` per (video, object, expression file), scored alone against
+  ``Annotations`` (semi-supervised ids), void read as background — Khoreva et al. score every expression of both
+  annotators, first-frame and full-video ones.
+
+The paper gives no code or protocol beyond "following [29]" (Khoreva et al.).
 """
 from __future__ import annotations
 
@@ -30,6 +40,7 @@ from car.data.base import (
     BaseDataset,
     SampleError,
     VideoSample,
+    VideoSetSample,
     missing,
     read_image,
     read_label,
@@ -40,7 +51,7 @@ from car.data.base import (
 DAVIS_SOURCE = ("DAVIS-2017-trainval-480p.zip (davischallenge.org/davis2017/code.html) and the "
                 "referring expressions of Khoreva et al. (davis_text_annotations.zip, "
                 "mpi-inf.mpg.de 'video-object-segmentation-with-language-referring-expressions')")
-DAVIS_LAYOUT = ("<root>/DAVIS/{JPEGImages/480p/<video>/*.jpg, Annotations/480p/<video>/*.png, "
+DAVIS_LAYOUT = ("<root>/DAVIS/{JPEGImages/480p/<video>/*.jpg, Annotations[_unsupervised]/480p/<video>/*.png, "
                 "ImageSets/2017/<split>.txt} + <root>/davis_text_annotations/Davis17_annot{1,2}[_full_video].txt")
 EXPRESSION_FILES = {
     "annot1": "Davis17_annot1.txt",
@@ -125,6 +136,57 @@ class VideoDataset(BaseDataset):
         return VideoSample(frames=frames, masks=masks, expression=item.expression, name=item.name)
 
 
+@dataclass(frozen=True)
+class VideoSetItem:
+    name: str
+    video: str
+    expression_set: str
+    object_ids: tuple[int, ...]
+    expressions: tuple[str, ...]
+
+
+def _read_frames_and_labels(frames_dir: Path, masks_dir: Path, video: str) -> tuple[list, list]:
+    frame_paths = sorted((frames_dir / video).glob("*.jpg"))
+    mask_paths = sorted((masks_dir / video).glob("*.png"))
+    if not frame_paths:
+        raise SampleError(f"no frames in {frames_dir / video}")
+    if [p.stem for p in frame_paths] != [p.stem for p in mask_paths]:
+        raise SampleError(
+            f"{masks_dir / video} holds {len(mask_paths)} masks for {len(frame_paths)} "
+            f"frames in {frames_dir / video}; every frame needs a mask of the same name"
+        )
+    frames, labels = [], []
+    for frame_path, mask_path in zip(frame_paths, mask_paths):
+        frame, label = read_image(frame_path), read_label(mask_path)
+        if frame.shape[:2] != label.shape:
+            raise SampleError(f"mask {mask_path} is {label.shape[::-1]} but frame {frame_path} is "
+                              f"{frame.shape[1::-1]} (W, H)")
+        frames.append(frame)
+        labels.append(label)
+    return frames, labels
+
+
+class VideoSetDataset(BaseDataset):
+    """Ref-DAVIS under the unsupervised protocol: one :class:`VideoSetSample` per (video, expression set)."""
+
+    kind = "video_set"
+
+    def __init__(self, *, items: list[VideoSetItem], frames_dir: Path, masks_dir: Path, **attrs: Any) -> None:
+        super().__init__(num_samples=len(items), **attrs)
+        self.items = items
+        self.frames_dir = frames_dir
+        self.masks_dir = masks_dir
+
+    def sample_name(self, index: int) -> str:
+        return self.items[self._index(index)].name
+
+    def __getitem__(self, index: int) -> VideoSetSample:
+        item = self.items[self._index(index)]
+        frames, labels = _read_frames_and_labels(self.frames_dir, self.masks_dir, item.video)
+        return VideoSetSample(frames=frames, expressions=list(item.expressions), object_ids=list(item.object_ids),
+                              gt_labels=labels, expression_set=item.expression_set, name=item.name)
+
+
 def _davis_dir(root: Path) -> Path:
     for candidate in (root / "DAVIS", root):
         if (candidate / "JPEGImages").is_dir():
@@ -139,20 +201,28 @@ def _text_dir(root: Path, davis: Path) -> Path:
     raise missing("Ref-DAVIS expression files", root / "davis_text_annotations", DAVIS_LAYOUT, DAVIS_SOURCE)
 
 
-def load_ref_davis(root: str | Path, split: str | None = None, *,
-                   expressions: Sequence[str] = tuple(EXPRESSION_FILES), annotations: str = "Annotations",
-                   resolution: str = "480p", name: str = "davis") -> VideoDataset:
+def load_ref_davis(root: str | Path, split: str | None = None, *, protocol: str = "unsupervised",
+                   expressions: Sequence[str] = tuple(EXPRESSION_FILES), annotations: str | None = None,
+                   resolution: str = "480p", name: str = "davis") -> VideoDataset | VideoSetDataset:
     """Ref-DAVIS 2017.
 
     Args:
         root: folder holding ``DAVIS/`` and ``davis_text_annotations/``.
         split: ``val`` (default, 30 videos) or ``train``.
-        expressions: which expression files to read (keys of ``EXPRESSION_FILES``); default all four.
-        annotations: mask folder, ``Annotations`` (semi-supervised ids, default) or
-            ``Annotations_unsupervised`` (the ReferFormer preparation).
+        protocol: "unsupervised" (default, ReferFormer's practice: one sample per (video, expression set) against
+            ``Annotations_unsupervised``) or "per_expression" (one sample per (video, object, expression file)
+            against ``Annotations``); see the module docstring.
+        expressions: which expression files (= expression sets) to read (keys of ``EXPRESSION_FILES``); default
+            all four.
+        annotations: mask folder; default ``Annotations_unsupervised`` (unsupervised) / ``Annotations``
+            (per_expression, semi-supervised ids).
         resolution: ``480p`` or ``Full-Resolution``.
         name: registry name.
     """
+    if protocol not in ("unsupervised", "per_expression"):
+        raise ValueError(f"unknown Ref-DAVIS protocol {protocol!r}; valid: unsupervised, per_expression")
+    if annotations is None:
+        annotations = "Annotations_unsupervised" if protocol == "unsupervised" else "Annotations"
     split = split or "val"
     root = Path(root).expanduser()
     davis = _davis_dir(root)
@@ -171,6 +241,16 @@ def load_ref_davis(root: str | Path, split: str | None = None, *,
                          DAVIS_LAYOUT, DAVIS_SOURCE), tag)
         for tag in expressions
     }
+    if protocol == "unsupervised":  # convert_davis_to_ytvos.py: per video and file, objects sorted by id
+        set_items = []
+        for video in videos:
+            for tag, lines in per_file.items():
+                found = sorted(((o, e) for v, o, e in lines if v == video), key=lambda oe: oe[0])
+                if found:
+                    set_items.append(VideoSetItem(f"{video}/{tag}", video, tag, tuple(o for o, _ in found),
+                                                  tuple(e for _, e in found)))
+        return VideoSetDataset(items=set_items, frames_dir=frames_dir, masks_dir=masks_dir, name=name, split=split,
+                               root=root)
     items = []
     for video in videos:
         objects = sorted({obj for lines in per_file.values() for v, obj, _ in lines if v == video})
