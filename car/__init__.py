@@ -8,8 +8,9 @@
 from car.backbones import ClipBundle, WeightsUnavailableError, load_clip
 from car.config import CaRConfig, list_configs, load_config
 from car.model import CaR, Result, Step
+from car import results, world  # car.results.shipped(...) and car.world.detect() in every chapter
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # = pyproject.toml (tests check it)
 __all__ = ["CaR", "Result", "Step", "load_clip", "ClipBundle", "WeightsUnavailableError", "CaRConfig",
            "load_config", "list_configs", "__version__"]
 

@@ -52,10 +52,14 @@ def run(path: Path, chapter: str, out: Path, solutions: bool, timeout: int) -> d
                 client.execute_cell(cell, i)
             record["chapter_seconds"] = round(time.time() - start, 1)
             if solutions:
-                for j, code in enumerate(solution_code(nb)):
-                    extra = nbformat.v4.new_code_cell(code)
-                    client.execute_cell(extra, len(nb.cells) + j)
-                    record["solutions"] += 1
+                chapter_cells = len(nb.cells)
+                try:
+                    for code in solution_code(nb):
+                        nb.cells.append(nbformat.v4.new_code_cell(code))  # nbclient writes outputs in place
+                        client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+                        record["solutions"] += 1
+                finally:
+                    del nb.cells[chapter_cells:]  # the executed chapter, without the solutions' cells
         record["ok"] = True
     except Exception as e:  # noqa: BLE001 - the record carries the error to the test
         record["error"] = "".join(traceback.format_exception_only(type(e), e))[-6000:]

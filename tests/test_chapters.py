@@ -56,6 +56,9 @@ def test_repository_setting_is_one_pinned_release() -> None:
     url, ref = stamp.repository()
     version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
     assert url.startswith("https://github.com/") and ref == f"v{version}"
+    import car
+
+    assert car.__version__ == version
 
 
 def test_no_generator_holds_chapters_in_strings() -> None:
