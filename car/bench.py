@@ -592,7 +592,8 @@ def _official_merge(masks: np.ndarray, scores: np.ndarray, size: tuple[int, int]
     to ``size`` = (H, W) and kept at ≥ 0.5; at ≤ 5 % of the image the union of every mask instead. bool (H, W)."""
     import cv2
 
-    merged = (masks.astype(np.float32) * scores[:, None, None]).sum(0) / scores.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):  # a zero score sum: NaN, as the official 0 / 0
+        merged = (masks.astype(np.float32) * scores[:, None, None]).sum(0) / scores.sum()
     merged = cv2.resize(merged.astype(np.float32), (size[1], size[0])) >= threshold
     if merged.sum() <= 0.05 * size[0] * size[1]:
         union = (masks > 0).any(0).astype(np.uint8)
@@ -604,6 +605,23 @@ def _official_gres_target(target_masks: Sequence[np.ndarray], shape: tuple[int, 
     """Official ``GReferDataset.__getitem__``: ``getMaskByRef(ref)[0]``, the first target's mask (empty when the
     expression has no target). bool (H, W)."""
     return np.asarray(target_masks[0], bool) if len(target_masks) else np.zeros(shape, bool)
+
+
+def _official_refer_prediction(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image: np.ndarray,
+                               sentences: Sequence[str], size: tuple[int, int] | None = None) -> np.ndarray:
+    """One referring sample as the official ``evaluate`` scores it: ``inference_car`` (all sentences of the sample
+    in one refer-mode call), then ``merge_masks_simple`` to the target size (default: the image's). bool (H, W)."""
+    run = official_order(proposal, classifier, config.replace(mode="refer"), image, sentences)
+    scores = np.zeros(len(sentences), np.float32)
+    scores[run.steps[-1]["indices"]] = run.steps[-1]["scores"]
+    return _official_merge(run.masks, scores, size or image.shape[:2])
+
+
+def _official_video(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, frames: Sequence[np.ndarray],
+                    expression: str) -> list[np.ndarray]:
+    """A referring video frame by frame (the official code has no video path; the paper's Ref-DAVIS numbers come
+    from per-frame referring CaR): :func:`_official_refer_prediction` on every frame with ``[expression]``."""
+    return [_official_refer_prediction(proposal, classifier, config, f, [expression]) for f in frames]
 
 
 def official_order(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image: np.ndarray,
