@@ -59,7 +59,7 @@ from car.vocab import TEMPLATE_SETS, background_queries
 #: Stages every path reports (exclusive seconds); "other" is the rest of the path's wall time.
 STAGES = ("text", "cam_forward", "gradients", "caa", "prompts", "classifier", "crf", "other")
 #: Default sweeps (number of queries; (H, W) image sizes per world).
-SWEEP_QUERIES = {"real": (5, 20, 80, 150), "toy": (5, 20, 80)}
+SWEEP_QUERIES = {"real": (5, 20, 80, 150), "toy": (5, 10, 20, 40)}
 SWEEP_SIZES = {"real": ((188, 250), (375, 500), (750, 1000)), "toy": ((32, 32), (64, 64), (128, 128))}
 #: Which parts of car each world's query sweep times ("all" = the whole pipeline, "proposal" = CAM + CAA).
 SWEEP_PARTS = {"real": "proposal", "toy": "all"}
@@ -1035,8 +1035,10 @@ def time_paths(runner: WorldRunner, paths: Sequence[str], repeats: int, progress
 def _run_isolated_path(args: tuple) -> dict[str, Any]:
     """One path in this (fresh) process: its rounds, peak memory of its first run, extras, sweeps; JSON-ready."""
     (world, path, num_queries, steps, repeats, num_images, device, fp16, image_size, sweep, outdir, show,
-     started) = args
+     started, threads) = args
     progress = Progress(show, start=started)
+    if threads:
+        torch.set_num_threads(threads)
     runner = WorldRunner(world, num_queries, steps, num_images, device=device, fp16=fp16, image_size=image_size)
     mem = PeakMemory(runner.dev)
     timings, firsts = time_paths(runner, [path], repeats, progress, memory=mem)
@@ -1099,7 +1101,8 @@ def _run_isolated(args: tuple) -> dict[str, Any]:
 def run_world(world: str, num_queries: int = 20, steps: int = 2, repeats: int = 1, *, isolate: bool = True,
               device: str = "cpu", fp16: bool = False, sweep: dict | None = None,
               paths: Sequence[str] = ("official", "car", "floor"), num_images: int = 1,
-              image_size: tuple[int, int] | None = None, progress: Progress | None = None) -> dict[str, Any]:
+              image_size: tuple[int, int] | None = None, progress: Progress | None = None,
+              threads: int | None = None) -> dict[str, Any]:
     """Time the official order, car and the floor side by side on one world; JSON-ready results.
 
     Args:
@@ -1116,6 +1119,8 @@ def run_world(world: str, num_queries: int = 20, steps: int = 2, repeats: int = 
         num_images: distinct images per round (:func:`bench_images`); timings are seconds per image.
         image_size: (H, W) of the images (default 375 x 500 real, 64 x 64 toy).
         progress: where progress lines go (default: none).
+        threads: torch CPU threads for the timings (default: as set; the tiny toy models gain nothing from
+            more than one, and a shared CPU punishes oversubscription).
 
     Returns:
         {"setup", "paths": {name: timings}, "ratios", "ratio_rounds", "agreement", "targets"}.
@@ -1126,6 +1131,19 @@ def run_world(world: str, num_queries: int = 20, steps: int = 2, repeats: int = 
                            f"use device='cpu'")
     if fp16 and not device.startswith("cuda"):
         raise ValueError("fp16 timings use CUDA autocast: pass device='cuda' (on CPU, time fp32)")
+    threads_before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _run_world(world, num_queries, steps, repeats, isolate, device, fp16, sweep, paths, num_images,
+                          image_size, progress)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _run_world(world: str, num_queries: int, steps: int, repeats: int, isolate: bool, device: str, fp16: bool,
+               sweep: dict | None, paths: Sequence[str], num_images: int, image_size: tuple[int, int] | None,
+               progress: Progress) -> dict[str, Any]:
     queries = bench_queries(world, num_queries)
     cfg = load_config("voc" if world == "real" else "toy_voc")
     images = bench_images(world, num_images, image_size)
@@ -1135,18 +1153,20 @@ def run_world(world: str, num_queries: int = 20, steps: int = 2, repeats: int = 
         "image_hw": list(images[0].shape[:2]), "num_images": len(images), "num_queries": num_queries,
         "queries": queries, "num_background": len(_background_texts(cfg, queries)),
         "num_templates": len(TEMPLATE_SETS[cfg.templates]), "schedule": [len(s) for s in schedule],
-        "repeats": repeats, "statistic": "median round", "isolated": isolate, "interleaved": not isolate},
+        "repeats": repeats, "statistic": "median round", "isolated": isolate, "interleaved": not isolate,
+        "torch_threads": torch.get_num_threads()},
         "paths": {}}
     progress(f"{world} world: paths {', '.join(paths)}; {num_queries} queries, schedule {out['setup']['schedule']}, "
              f"{len(images)} image(s) of {images[0].shape[1]}x{images[0].shape[0]}, {repeats} round(s), {device} "
-             f"{out['setup']['precision']}, {'one subprocess per path' if isolate else 'interleaved in-process'}")
+             f"{out['setup']['precision']}, {torch.get_num_threads()} torch thread(s), "
+             f"{'one subprocess per path' if isolate else 'interleaved in-process'}")
     with tempfile.TemporaryDirectory() as tmp:
         if isolate:
             for path in paths:
                 sweep_here = _sweep_for(sweep, path)
                 progress(f"{world}/{path}: starting its subprocess")
                 args = (world, path, num_queries, steps, repeats, num_images, device, fp16, image_size, sweep_here,
-                        tmp, progress.enabled, progress.start)
+                        tmp, progress.enabled, progress.start, torch.get_num_threads())
                 res = _run_isolated(args)
                 if "error" in res:
                     raise RuntimeError(f"{world}/{path} benchmark failed: {res['error']}")
@@ -1284,7 +1304,8 @@ def format_report(results: dict[str, Any]) -> str:
         s = res["setup"]
         lines.append(f"== {world} world: {', '.join(s['models'])}; {s.get('num_images', 1)} image(s) of "
                      f"{s['image_hw'][1]}x{s['image_hw'][0]}, {s['num_queries']} queries (+{s['num_background']} "
-                     f"background), schedule {s['schedule']}, {s['device']} {s['precision']}; seconds per image, "
+                     f"background), schedule {s['schedule']}, {s['device']} {s['precision']}, "
+                     f"{s.get('torch_threads', '?')} torch thread(s); seconds per image, "
                      f"median of {s['repeats']} round(s)" + (", paths interleaved" if s.get("interleaved") else ""))
         rows = [(name, p) for name, p in res["paths"].items()]
         rows += [(f"{name} (warm)", p["warm"]) for name, p in res["paths"].items() if "warm" in p]
@@ -1335,10 +1356,11 @@ def _meta(device: str) -> dict[str, Any]:
 
 #: What ``python -m car bench`` runs per world when a flag is not given. toy: enough work for ratios that hold
 #: to a few per cent between runs (3 images, 5 interleaved rounds, medians), in about a minute on a shared 2-core
-#: CPU; real: the paper's vocabulary size, one round, one subprocess per path (peak memory) — tens of minutes.
+#: CPU, one torch thread (tiny models); real: the paper's vocabulary size, one round, one subprocess per path
+#: (peak memory), torch's own thread count (None) — tens of minutes.
 WORLD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "toy": {"queries": 10, "repeats": 5, "images": 3, "isolate": False},
-    "real": {"queries": 20, "repeats": 1, "images": 1, "isolate": True},
+    "toy": {"queries": 8, "repeats": 5, "images": 3, "isolate": False, "threads": 1},
+    "real": {"queries": 20, "repeats": 1, "images": 1, "isolate": True, "threads": None},
 }
 
 
@@ -1347,7 +1369,8 @@ def _world_options(args, world: str) -> dict[str, Any]:
     d = WORLD_DEFAULTS[world]
     pick = lambda name, key: d[key] if getattr(args, name, None) is None else getattr(args, name)  # noqa: E731
     return {"queries": pick("queries", "queries"), "repeats": pick("repeats", "repeats"),
-            "images": pick("images", "images"), "isolate": pick("isolate", "isolate")}
+            "images": pick("images", "images"), "isolate": pick("isolate", "isolate"),
+            "threads": pick("threads", "threads")}
 
 
 def _precisions(args, device: str) -> list[bool]:
@@ -1364,7 +1387,7 @@ def main(args) -> int:
     """``python -m car bench``: time each world, print the table, write the JSON to ``args.out``.
 
     ``args`` has ``world`` (toy | real | both), ``steps``, ``out``; optional ``queries``, ``repeats``,
-    ``images``, ``isolate`` (None: :data:`WORLD_DEFAULTS`), ``sweep`` (bool, default True), ``sweep_queries``
+    ``images``, ``isolate``, ``threads`` (None: :data:`WORLD_DEFAULTS`), ``sweep`` (bool, default True), ``sweep_queries``
     (list of int), ``device`` (default: cuda when available), ``precision`` (fp32 | fp16 | both) and
     ``progress`` (bool, default True: lines on stderr).
 
@@ -1398,7 +1421,7 @@ def main(args) -> int:
             results["worlds"][key] = run_world(world, opts["queries"], args.steps, opts["repeats"],
                                                isolate=opts["isolate"], device=device, fp16=fp16,
                                                sweep=None if fp16 else sweep, num_images=opts["images"],
-                                               image_size=size, progress=progress)
+                                               image_size=size, progress=progress, threads=opts["threads"])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))

@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--world real.")
     b.add_argument("--world", choices=["toy", "real", "both"], default="toy",
                    help="toy (default, about a minute), real (the long real-architecture run) or both")
-    b.add_argument("--queries", type=int, help="queries of step 1 (default: toy 10, real 20)")
+    b.add_argument("--queries", type=int, help="queries of step 1 (default: toy 8, real 20)")
     b.add_argument("--repeats", type=int, help="timed rounds per path, median reported (default: toy 5, real 1)")
     b.add_argument("--images", type=int, help="distinct images per round (default: toy 3, real 1)")
     b.add_argument("--steps", type=int, default=2)
@@ -186,12 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-sweep", dest="sweep", action="store_false",
                    help="skip the growth sweeps (number of queries, image size)")
     b.add_argument("--sweep-queries", type=int, nargs="+", metavar="N",
-                   help="query counts of the sweep (default: toy 5 20 80, real 5 20 80 150)")
+                   help="query counts of the sweep (default: toy 5 10 20 40, real 5 20 80 150)")
     iso = b.add_mutually_exclusive_group()
     iso.add_argument("--isolate", dest="isolate", action="store_true", default=None,
                      help="one subprocess per path: peak memory per path (default for real)")
     iso.add_argument("--no-isolate", dest="isolate", action="store_false",
                      help="every path in this process, interleaved round by round (default for toy)")
+    b.add_argument("--threads", type=int, help="torch CPU threads (default: toy 1, real torch's own)")
     b.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     b.add_argument("--precision", choices=["fp32", "fp16", "both"],
                    help="fp16 = CUDA autocast, needs --device cuda (default: both on CUDA, fp32 on CPU)")

@@ -144,7 +144,7 @@ def test_main_writes_the_json_on_the_toy_world(tmp_path, capsys) -> None:
     toy = data["worlds"]["toy"]
     assert set(toy["paths"]) == {"official", "car", "floor"}
     assert toy["setup"]["schedule"] == [3, 2] and toy["setup"]["precision"] == "fp32"
-    assert toy["setup"]["num_images"] == 1 and toy["setup"]["interleaved"]
+    assert toy["setup"]["num_images"] == 1 and toy["setup"]["interleaved"] and toy["setup"]["torch_threads"] >= 1
     assert "text_encodings" not in toy["paths"]["car"]["warm"]["counts"]  # warm: every text came from the cache
     assert toy["agreement"]["kept_equal"] and toy["agreement"]["masks_equal"]
     assert max(toy["agreement"]["proposal_max_abs_diff"]) < 1e-4
@@ -209,6 +209,7 @@ def test_bench_with_no_flags_is_the_toy_world_with_enough_work() -> None:
     assert args.world == "toy" and args.isolate is None and args.progress
     toy = bench._world_options(args, "toy")
     assert toy["images"] >= 3 and toy["repeats"] >= 5 and not toy["isolate"]  # interleaved, medians
+    assert toy["threads"] == 1  # tiny models: one thread, no oversubscription of a shared CPU
     assert bench._world_options(args, "real")["isolate"]  # the real run keeps per-path peak memory
     explicit = bench._world_options(build_parser().parse_args(["bench", "--images", "1", "--isolate"]), "toy")
     assert explicit["images"] == 1 and explicit["isolate"]
