@@ -80,8 +80,11 @@ def register_background_group(name: str, words: Sequence[str]) -> None:
 def background_queries(groups: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
     """The background words of ``groups`` in order, without duplicates and without ``exclude``.
 
-    A background word equal to a user query would fight that query in the CAM softmax, so user queries are
-    excluded (the paper: "background queries describing categories that do not exist in the user text queries").
+    The official code excludes nothing: every pass that uses the 23 CLIP-ES words keeps all of them, also a word
+    equal to a query (Context's thing pass keeps sky, grass, wall, ...), and :class:`car.CaR` does the same by
+    default. ``exclude`` (config ``background_exclude: queries``) is the literal reading of §3.2, "background
+    queries describing categories that do not exist in the user text queries"; a background word equal to a
+    query then no longer fights that query in the CAM softmax.
 
     Raises:
         ValueError: an unknown group name (the message lists the valid ones).
