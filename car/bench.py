@@ -894,8 +894,9 @@ class Progress:
             print(f"[bench {time.monotonic() - self.start:6.0f} s] {message}", file=sys.stderr, flush=True)
 
     @contextlib.contextmanager
-    def running(self, what: str, clock: StageClock | None = None) -> Iterator[None]:
-        """Heartbeat lines (with the clock's current stage) until the block ends."""
+    def running(self, what: str | Callable[[], str], clock: StageClock | None = None) -> Iterator[None]:
+        """Heartbeat lines until the block ends: ``what`` (or what it returns now), the seconds since entry, and
+        the clock's current stage."""
         if not self.enabled:
             yield
             return
@@ -904,7 +905,8 @@ class Progress:
         def beat() -> None:
             while not stop.wait(self.every):
                 stage = clock._stack[-1][0] if clock is not None and clock._stack else ""
-                self(f"  ... {what}: {time.monotonic() - t0:.0f} s" + (f" (in {stage})" if stage else ""))
+                label = what() if callable(what) else what
+                self(f"  ... {label}: {time.monotonic() - t0:.0f} s" + (f" (in {stage})" if stage else ""))
 
         thread = threading.Thread(target=beat, daemon=True)
         thread.start()
@@ -1001,11 +1003,13 @@ def time_paths(runner: WorldRunner, paths: Sequence[str], repeats: int, progress
     runs: dict[tuple[str, bool], list[PathRun]] = {v: [] for v in variants}
     firsts: dict[str, PathRun] = {}
     k = len(runner.images)
+    now = [""]
     for r in range(max(1, repeats)):
-        with progress.running(f"{runner.world} round {r + 1}/{repeats}"):
+        with progress.running(lambda r=r: f"{runner.world} round {r + 1}/{repeats}, {now[0]}"):
             for i, image in enumerate(runner.images):
                 shift = (r * k + i) % len(variants)
                 for path, warm in variants[shift:] + variants[:shift]:
+                    now[0] = f"{path}{' (warm)' if warm else ''} on image {i + 1}/{k}"
                     measure = memory if (memory is not None and not firsts) else None
                     with measure or contextlib.nullcontext():
                         run = runner.run(path, image, warm)
@@ -1337,8 +1341,8 @@ def format_report(results: dict[str, Any]) -> str:
         car = res["paths"].get("car", {})
         if s["device"].startswith("cuda") and paper and car:
             h, w = paper["image_size"]
-            lines.append(f"paper: {paper['ms_per_image']} ms per image, {paper['gpu_memory_gb']} GB on a {paper['gpu']} "
-                         f"({w}x{h}, half precision); here: {1000 * car['total_s']:.0f} ms cold, "
+            lines.append(f"paper: {paper['ms_per_image']} ms per image, {paper['gpu_memory_gb']} GB on a "
+                         f"{paper['gpu']} ({w}x{h}, half precision); here: {1000 * car['total_s']:.0f} ms cold, "
                          f"{1000 * car.get('warm', car)['total_s']:.0f} ms warm, peak "
                          + (f"{car['peak_mb'] / 1024:.2f} GB" if car.get("peak_mb") is not None else "-"))
     return "\n".join(lines)
@@ -1387,8 +1391,8 @@ def main(args) -> int:
     """``python -m car bench``: time each world, print the table, write the JSON to ``args.out``.
 
     ``args`` has ``world`` (toy | real | both), ``steps``, ``out``; optional ``queries``, ``repeats``,
-    ``images``, ``isolate``, ``threads`` (None: :data:`WORLD_DEFAULTS`), ``sweep`` (bool, default True), ``sweep_queries``
-    (list of int), ``device`` (default: cuda when available), ``precision`` (fp32 | fp16 | both) and
+    ``images``, ``isolate``, ``threads`` (None: :data:`WORLD_DEFAULTS`), ``sweep`` (bool, default True),
+    ``sweep_queries`` (list of int), ``device`` (default: cuda when available), ``precision`` (fp32 | fp16 | both) and
     ``progress`` (bool, default True: lines on stderr).
 
     Raises:

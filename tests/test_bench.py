@@ -232,7 +232,8 @@ def test_cuda_fp16_timings_are_recorded(tmp_path) -> None:
                               sweep=False, isolate=True, device="cuda", precision="both", progress=False)
     assert bench.main(args) == 0
     worlds = json.loads((tmp_path / "b.json").read_text())["worlds"]
-    assert worlds["toy"]["setup"]["precision"] == "fp32" and worlds["toy_fp16"]["setup"]["precision"] == "fp16 (autocast)"
+    assert worlds["toy"]["setup"]["precision"] == "fp32"
+    assert worlds["toy_fp16"]["setup"]["precision"] == "fp16 (autocast)"
     assert worlds["toy_fp16"]["setup"]["device"] == "cuda" and worlds["toy_fp16"]["paths"]["car"]["peak_mb"] > 0
 
 
