@@ -229,45 +229,9 @@ def _online(timeout: float = 3.0) -> bool:
 
 
 # --------------------------------------------------------------------------- images
-def to_rgb_uint8(image) -> np.ndarray:
-    """Any reasonable image → uint8 (H, W, 3) RGB, C-contiguous.
-
-    Accepts PIL images (any mode), numpy arrays (H, W) gray, (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA, of dtype
-    uint8, uint16 (scaled by 257), bool, or float in [0, 1]. RGBA is composited on black (alpha ignored).
-
-    Raises:
-        ValueError: another shape or dtype, NaN values, or a side under 2 pixels.
-    """
-    if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
-        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-            image = np.asarray(image)
-        else:
-            image = np.asarray(image.convert("RGB"))
-    arr = np.asarray(image)
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise ValueError(f"image must be (H, W), (H, W, 3) or (H, W, 4); got shape {arr.shape}")
-    arr = arr[..., :3]
-    if arr.dtype == np.uint8:
-        pass
-    elif arr.dtype == np.uint16 or arr.dtype in (np.int32, np.int64) and arr.max(initial=0) > 255:
-        arr = (arr.astype(np.float64) / 257.0).round().clip(0, 255).astype(np.uint8)
-    elif arr.dtype == bool:
-        arr = arr.astype(np.uint8) * 255
-    elif np.issubdtype(arr.dtype, np.floating):
-        if np.isnan(arr).any():
-            raise ValueError("image contains NaN values")
-        arr = (arr.clip(0, 1) * 255).round().astype(np.uint8)
-    elif np.issubdtype(arr.dtype, np.integer):
-        arr = arr.clip(0, 255).astype(np.uint8)
-    else:
-        raise ValueError(f"unsupported image dtype {arr.dtype}; use uint8 RGB")
-    if min(arr.shape[:2]) < 2:
-        raise ValueError(f"image is {arr.shape[1]}x{arr.shape[0]} pixels; CaR needs at least 2 pixels per side")
-    return np.ascontiguousarray(arr)
+# uint8 RGB conversion lives in car.image (one implementation); re-exported here for the callers that import it
+# from car.backbones.
+from car.image import to_rgb_uint8  # noqa: E402,F401
 
 
 def image_tensor(bundle: ClipBundle, image: np.ndarray, size: tuple[int, int] | None = None,

@@ -1,5 +1,5 @@
 """Command line: ``python -m car segment | evaluate | configs | toy train | toy train-seg | toy report |
-toy tables | bench``."""
+toy tables | bench | demo``."""
 from __future__ import annotations
 
 import argparse
@@ -9,43 +9,61 @@ from pathlib import Path
 
 
 def _segment(args: argparse.Namespace) -> int:
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     from car import CaR
-    from car.backbones import to_rgb_uint8
-    from car.model import check_queries
     from car.config import load_config
+    from car.image import load_image, save_labels, working_shape
+    from car.model import check_queries
     from car.viz import label_figure
 
     path = Path(args.image)
-    try:
-        with Image.open(path) as im:
-            image = to_rgb_uint8(im)
-    except FileNotFoundError:
-        raise SystemExit(f"error: image {path} does not exist")
-    except (UnidentifiedImageError, OSError) as e:
-        raise SystemExit(f"error: cannot read {path} as an image ({e})")
+    image = load_image(path)  # EXIF orientation applied, any mode converted; one-line errors
     queries = check_queries([q.strip() for q in args.queries.split(",") if q.strip()])  # before loading models
     overrides = {k: getattr(args, k) for k in ("eta", "theta", "lam") if getattr(args, k) is not None}
+    if args.working_size is not None:
+        overrides["working_size"] = None if args.working_size == "native" else args.working_size
     for role in ("proposal", "classifier"):
         name = getattr(args, f"{role}_model")
         if name:
             overrides[f"{role}_model"] = name
         if args.pretrained:
             overrides[f"{role}_pretrained"] = args.pretrained
-    result = CaR.from_config(load_config(args.config, **overrides))(image, queries)
+    cfg = load_config(args.config, **overrides)
+    h, w = working_shape(image.shape, cfg.working_size)
+    if (h, w) != image.shape[:2]:
+        print(f"{path.name}: {image.shape[1]}x{image.shape[0]} px, segmented at {w}x{h} (working size "
+              f"{cfg.working_size}; --working-size native keeps the full size), labels at full size")
+    result = CaR.from_config(cfg)(image, queries)
     for t, step in enumerate(result.steps, 1):
-        kept = [q for q, k in zip(step.queries, step.kept) if k]
-        removed = [q for q, k in zip(step.queries, step.kept) if not k]
+        kept = [f"{q} {s:.2f}" for q, s, k in zip(step.queries, step.scores, step.kept) if k]
+        removed = [f"{q} {s:.2f}" for q, s, k in zip(step.queries, step.scores, step.kept) if not k]
         print(f"step {t}: kept {kept}" + (f", removed {removed}" if removed else ""))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    labels = (result.labels + 1).astype(np.uint16 if len(queries) > 254 else np.uint8)  # 0 = background
-    Image.fromarray(labels).save(out / f"{path.stem}_labels.png")
+    save_labels(out / f"{path.stem}_labels.png", result.labels)
     Image.fromarray(label_figure(image, result.labels, list(queries))).save(out / f"{path.stem}_overlay.png")
     print(f"wrote {out / (path.stem + '_labels.png')} (0 = background, i = query i) and "
           f"{out / (path.stem + '_overlay.png')}")
+    return 0
+
+
+def _working_size(value: str) -> int | str:
+    if value.strip().lower() in ("native", "none", "full"):
+        return "native"
+    try:
+        size = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'native', got {value!r}") from None
+    if size < 2:
+        raise argparse.ArgumentTypeError(f"working size must be at least 2 pixels, got {size}")
+    return size
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from car.demo import launch
+
+    launch(world=args.world, host=args.host, port=args.port, share=args.share)
     return 0
 
 
@@ -134,8 +152,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--eta", type=float)
     s.add_argument("--theta", type=float)
     s.add_argument("--lam", type=float)
+
+    s.add_argument("--working-size", type=_working_size, metavar="PX|native",
+                   help="longer side (px) of the CLIP passes and the CRF (default: the config's, 640); "
+                        "'native' = the image's own size (official code; slow and memory-hungry on large photos)")
     s.add_argument("--out", default="results/segment")
     s.set_defaults(func=_segment)
+
+    d = sub.add_parser("demo", help="serve the interactive Gradio demo (pip install \"car-book[demo]\")")
+    d.add_argument("--world", choices=["auto", "toy", "random", "real"], default="auto",
+                   help="auto: real CLIP when its weights are at hand, else the toy world; random: real "
+                        "architectures with random weights (mechanics only)")
+    d.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0 for every interface)")
+    d.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free one)")
+    d.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    d.set_defaults(func=_demo)
 
     c = sub.add_parser("configs", help="list the presets and the paper table rows they reproduce")
     c.set_defaults(func=_configs)

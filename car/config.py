@@ -44,6 +44,12 @@ class CaRConfig:
     split: str = "val"
     ignore_background: bool = False  # VOC-20 / PC-59 / Table J setting (evaluation only)
 
+    # --- input size ---
+    working_size: int | None = 640  # longer side (px) at which every CLIP pass and the CRF run; larger photos
+    #                                 are downscaled and masks / labels returned at the input's size (car.image).
+    #                                 None = the image's own size (official code, unbounded cost). 640 keeps
+    #                                 VOC / Context (500) and COCO / RefCOCO (640) images at their own size
+
     # --- backbones (open_clip names and pretrained tags) ---
     proposal_model: str = "ViT-B-16"  # f, §4.1
     proposal_pretrained: str = "openai"

@@ -27,6 +27,7 @@ from car import classifier as cls_mod
 from car import postprocess, prompts
 from car.backbones import ClipBundle, encode_text, load_clip, to_rgb_uint8
 from car.config import CaRConfig, load_config
+from car.image import resize_masks, resize_to_working
 from car.vocab import TEMPLATE_SETS, background_queries
 
 
@@ -305,6 +306,10 @@ class CaR:
     def __call__(self, image, queries: Sequence[str], *, stuff: Sequence[bool] | None = None) -> Result:
         """Segment ``image`` (uint8 (H, W, 3) RGB numpy or PIL; gray/RGBA/16-bit are converted) with ``queries``.
 
+        Photos of any size: the pipeline (CLIP passes, CRF) runs at ``config.working_size`` (longer side, never
+        upscaled; :mod:`car.image`), and ``masks`` / ``labels`` come back at the input's size; ``proposals`` and
+        the steps' maps stay at the working size. A PIL image's EXIF orientation is applied.
+
         Args:
             stuff: optional bool per query marking "stuff" classes; with a config that has ``stuff_prompts``, things
                 and stuff run as two recurrences (Supp. E; official ``eval_semantic``): the stuff pass has the thing
@@ -314,7 +319,8 @@ class CaR:
                 paints stuff first and things over it; ``joint`` runs one CRF over both passes' proposals.
         """
         cfg = self.config
-        image = to_rgb_uint8(image)
+        full = to_rgb_uint8(image)  # the input: EXIF applied, any mode converted
+        image = resize_to_working(full, cfg.working_size)  # every CLIP pass and the CRF run at this size
         queries = check_queries(queries, allow_duplicates=cfg.mode == "refer")
         with self._autocast(self.proposal):
             state = cam_mod.encode_image(self.proposal, image, cfg.proposal_size_multiple)
@@ -346,6 +352,7 @@ class CaR:
                 masks[idx] = self.post_process(image, sub_prop, sub_scores)
         if not per_pass:
             masks = self.post_process(image, proposals, scores)
+        masks = resize_masks(masks, full.shape[:2])  # back to the input's size (a no-op when it was not resized)
         labels = postprocess.label_map(masks, scores, paint_first=is_stuff if two_pass else None)
         return Result(tuple(queries), labels, masks, scores, steps, proposals)
 
