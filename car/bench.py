@@ -546,8 +546,8 @@ def _official_car_call(proposal: ClipBundle, classifier: ClipBundle, cfg: CaRCon
             kept = [int(np.flatnonzero(current == i)[0]) for i in nxt]
         cur_clip = [init_clip_text[i] for i in current]
         _, prompt_text = _official_filter_texts(kept, cur_clip, prompt_text, cfg.refer_text_bug)
-        if prev is not None and proposals.max() == 0:  # official: after the classifier, the last proposals
-            proposals = prev
+        if prev is not None and proposals.max() == 0:  # official: after the classifier, the last proposals —
+            proposals = prev[:len(current)]  # the full previous list, zipped with the survivors (audit C1)
         steps.append({"indices": np.asarray(current), "proposals": proposals, "scores": scores})
         prev = proposals
         num_positive = len(kept)
