@@ -152,7 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--eta", type=float)
     s.add_argument("--theta", type=float)
     s.add_argument("--lam", type=float)
-
     s.add_argument("--working-size", type=_working_size, metavar="PX|native",
                    help="longer side (px) of the CLIP passes and the CRF (default: the config's, 640); "
                         "'native' = the image's own size (official code; slow and memory-hungry on large photos)")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from car.data import get_dataset
@@ -66,3 +67,55 @@ def test_evaluate_a_toy_preset_writes_results(tmp_path) -> None:
 def test_missing_real_data_root_is_a_clear_error(tmp_path) -> None:
     proc = _car("evaluate", "--config", "voc", "--data-root", str(tmp_path), "--quiet")
     assert proc.returncode == 2 and "expected layout" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_segment_a_large_rotated_photo_answers_at_its_full_upright_size(tmp_path) -> None:
+    scene = get_dataset("toy_voc", None)[1].image  # 64 x 64
+    stored = np.kron(scene, np.ones((10, 15, 1), np.uint8))  # 640 x 960, as the sensor stored it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90° clockwise: 960 x 640 upright
+    photo = tmp_path / "phone.jpg"
+    Image.fromarray(stored).save(photo, quality=90, exif=exif)
+    out = tmp_path / "out"
+    proc = _car("segment", str(photo), "--queries", "red circle,blue square", "--config", "toy_voc",
+                "--working-size", "96", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "segmented at 64x96" in proc.stdout
+    labels = np.array(Image.open(out / "phone_labels.png"))
+    assert labels.shape == (960, 640) and labels.max() <= 2
+
+
+def test_segment_bad_inputs_get_one_line_each(tmp_path, capsys) -> None:
+    """In-process (``car.cli.main``, what ``python -m car`` runs) to keep it fast: one stderr line per bad input."""
+    from car.cli import main
+
+    ok = tmp_path / "ok.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(ok)
+    full = tmp_path / "full.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(full)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    dot = tmp_path / "dot.png"
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(dot)
+    cases = [
+        ((str(cut), "--queries", "cat"), "truncated or corrupt"),
+        ((str(dot), "--queries", "cat"), "1x1 pixels"),
+        ((str(tmp_path), "--queries", "cat"), "directory"),
+        ((str(ok), "--queries", "cat", "--proposal-model", "nope"), "unknown CLIP model"),
+    ]
+    for args, expected in cases:
+        code = main(["segment", *args, "--config", "toy_voc", "--out", str(tmp_path / "out")])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and expected in err and len(err.splitlines()) == 1, (args, err)
+    with pytest.raises(SystemExit) as info:  # argparse's own usage error
+        main(["segment", str(ok), "--queries", "cat", "--working-size", "huge"])
+    assert info.value.code == 2 and "number of pixels or 'native'" in capsys.readouterr().err
+
+
+def test_demo_without_gradio_says_how_to_install_it() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is not None:
+        pytest.skip("gradio is installed here: the browser test (tests/test_demo.py) covers the demo")
+    proc = _car("demo", "--world", "toy")
+    assert proc.returncode == 2 and "car-book[demo]" in proc.stderr and "Traceback" not in proc.stderr

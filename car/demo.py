@@ -1,0 +1,290 @@
+"""The interactive demo: ``python -m car demo`` serves a Gradio app (``pip install "car-book[demo]"``).
+
+Upload a photo (any size, any mode; EXIF orientation applied, :mod:`car.image`) or pick a sample, type
+comma-separated queries, pick a preset and θ, and see the overlay, every step of the recurrence (kept and
+removed queries with their classifier scores) and a download of the label PNG (0 = background, i = query i).
+
+Three worlds, always labelled on the page (:mod:`car.world`):
+
+* **real CLIP** (online: Colab, a Hugging Face Space, a laptop): OpenAI ViT-B/16 proposals + ViT-L/14 classifier;
+* **random weights** (``--world random`` or ``CAR_RANDOM_WEIGHTS=1``): the same architectures, randomly
+  initialised — mechanics only, the masks mean nothing;
+* **the toy world** (offline, no weights): the tiny CLIPs shipped with ``car``, trained on synthetic scenes of
+  coloured shapes; toy scenes are among the samples.
+
+Samples: three toy scenes and photos shipped with scikit-image (``skimage.data``; each one's source and licence as
+the package states it is in :data:`PHOTOS`). Launch from Python, e.g. in Colab::
+
+    from car.demo import launch
+    launch(share=True)
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from car.image import load_image, resize_to_working, save_labels, to_rgb_uint8, working_shape
+
+_INSTALL = 'the demo needs Gradio: pip install "car-book[demo]" (or pip install gradio)'
+
+#: Photos of ``skimage.data`` offered as samples: function name → (title, default queries, source and licence
+#: as scikit-image states them). Absent queries are included on purpose: the recurrence should remove them.
+PHOTOS: dict[str, tuple[str, str, str]] = {
+    "astronaut": ("astronaut (NASA)", "astronaut, American flag, space shuttle, dog",
+                  "Eileen Collins, NASA Great Images database; public domain"),
+    "coffee": ("coffee", "coffee cup, saucer, spoon, table, cat",
+               "Rachel Michetti, courtesy of Pikolo Espresso Bar; CC0"),
+    "chelsea": ("chelsea the cat", "cat, dog, sofa", "Stefan van der Walt; CC0"),
+    "rocket": ("rocket (SpaceX)", "rocket, launch tower, sky, tree, car",
+               "DSCOVR on Falcon 9, SpaceX; public domain"),
+}
+NUM_TOY_SAMPLES = 3
+TOY_WORKING_SIZE = 64  # the toy CLIPs' training size: in the toy world a photo is seen as their 64-px scenes were
+WORLDS = ("auto", "toy", "random", "real")
+
+
+@dataclass(frozen=True)
+class DemoWorld:
+    """Where the demo's models come from: ``kind`` in toy / random / real, and the sentence the page shows."""
+
+    kind: str
+    label: str
+    short: str
+    presets: tuple[str, ...]
+    default_preset: str
+
+
+def resolve_world(world: str = "auto") -> DemoWorld:
+    """The demo's world: ``auto`` = real CLIP when its weights are at hand (or ``CAR_RANDOM_WEIGHTS=1`` asks for
+    random weights), else the toy world.
+
+    Raises:
+        ValueError: an unknown ``world`` (the valid ones are listed).
+    """
+    from car.config import list_configs
+
+    if world not in WORLDS:
+        raise ValueError(f"unknown demo world {world!r}; valid: {', '.join(WORLDS)}")
+    if world == "auto":
+        from car.world import detect
+
+        found = detect()
+        world = "random" if found.random else "real" if found.real else "toy"
+    if world == "toy":
+        presets = tuple(p for p in list_configs(toy=True) if p != "toy_video")
+        return DemoWorld("toy", "**Toy world** — the tiny CLIPs shipped with `car`, trained on synthetic scenes of "
+                                "coloured shapes (no real CLIP weights here). On photos their masks show the "
+                                "mechanics, not what CLIP would find.", "toy world", presets, "toy_voc")
+    presets = tuple(list_configs())
+    if world == "random":
+        return DemoWorld("random", "**Real CLIP architectures with random weights: mechanics only** — ViT-B/16 "
+                                   "proposals and ViT-L/14 classifier, randomly initialised; the masks and scores "
+                                   "mean nothing.", "random weights: mechanics only", presets, "voc")
+    return DemoWorld("real", "**Real CLIP** — OpenAI ViT-B/16 proposals, ViT-L/14 classifier (the paper's "
+                             "models).", "real CLIP", presets, "voc")
+
+
+# --------------------------------------------------------------------------- samples
+def sample_names() -> list[str]:
+    """The samples on offer: toy scenes, then the scikit-image photos (when scikit-image is installed)."""
+    names = [f"toy scene {i + 1}" for i in range(NUM_TOY_SAMPLES)]
+    try:
+        import skimage.data  # noqa: F401
+    except ImportError:
+        return names
+    return names + [PHOTOS[k][0] for k in PHOTOS]
+
+
+def load_sample(name: str) -> tuple[np.ndarray, str, str]:
+    """A sample by its title: (uint8 (H, W, 3) image, default queries, credit line)."""
+    match = re.fullmatch(r"toy scene (\d+)", name)
+    if match:
+        from car.data import get_dataset
+
+        dataset = get_dataset("toy_voc", None)
+        sample = dataset[int(match.group(1)) - 1]
+        present = [dataset.label_names[v] for v in np.unique(sample.gt) if 0 < v < len(dataset.label_names)]
+        absent = [q for q in ("green cross", "blue circle", "yellow triangle") if q not in present][:2]
+        return to_rgb_uint8(sample.image), ", ".join(present + absent), "synthetic toy scene (car.toy), 64 x 64 px"
+    for key, (title, queries, credit) in PHOTOS.items():
+        if title == name:
+            import skimage.data
+
+            return to_rgb_uint8(getattr(skimage.data, key)()), queries, f"skimage.data.{key}(): {credit}"
+    raise ValueError(f"unknown sample {name!r}; available: {', '.join(sample_names())}")
+
+
+# --------------------------------------------------------------------------- segmentation
+class Segmenter:
+    """Loads each model once and runs :class:`car.CaR` for the demo's callbacks."""
+
+    def __init__(self, world: DemoWorld):
+        self.world = world
+        self._bundles: dict[tuple[str, str | None], Any] = {}
+
+    def _bundle(self, name: str, pretrained: str | None):
+        from car.backbones import load_clip
+
+        key = (name, pretrained)
+        if key not in self._bundles:
+            if self.world.kind == "random" and name not in ("toy-b", "toy-l"):
+                import torch
+
+                torch.manual_seed(0)
+                pretrained = None
+            self._bundles[key] = load_clip(name, pretrained)
+        return self._bundles[key]
+
+    def model(self, preset: str, theta: float, working_size: int | None):
+        """A :class:`car.CaR` for ``preset`` with θ and the working size set, sharing the loaded models."""
+        from car import CaR
+        from car.config import load_config
+
+        cfg = load_config(preset, theta=float(theta), working_size=working_size)
+        proposal = self._bundle(cfg.proposal_model, cfg.proposal_pretrained)
+        classifier = self._bundle(cfg.classifier_model, cfg.classifier_pretrained)
+        return CaR(proposal, classifier, cfg)
+
+    def run(self, image: np.ndarray, queries_text: str, preset: str, theta: float,
+            working_size: int | None) -> dict[str, Any]:
+        """Segment ``image``; returns the overlay, the step table, the label map and a status line."""
+        from car.model import check_queries
+        from car.viz import label_figure
+
+        queries = check_queries([q.strip() for q in queries_text.split(",") if q.strip()])
+        model = self.model(preset, theta, working_size)
+        start = time.perf_counter()
+        result = model(image, queries)
+        seconds = time.perf_counter() - start
+        view, view_labels = _display_copy(image, result.labels)
+        rows = [[t, q, round(float(s), 3), "kept" if k else "removed"]
+                for t, step in enumerate(result.steps, 1) for q, s, k in zip(step.queries, step.scores, step.kept)]
+        h, w = working_shape(image.shape, model.config.working_size)
+        size = f"{image.shape[1]} x {image.shape[0]} px"
+        if (h, w) != image.shape[:2]:
+            size += f", segmented at {w} x {h}"
+        status = (f"**{self.world.short}** · preset `{preset}`, θ = {theta:.2f}; {size}; "
+                  f"{len(result.steps)} steps in {seconds:.1f} s. Kept: {', '.join(result.kept) or 'none'}.")
+        return {"overlay": label_figure(view, view_labels, list(queries)), "rows": rows, "labels": result.labels,
+                "status": status}
+
+
+def _display_copy(image: np.ndarray, labels: np.ndarray, longest: int = 1024,
+                  shortest: int = 384) -> tuple[np.ndarray, np.ndarray]:
+    """Image and labels at a size a browser shows well: big photos down to ``longest``, toy scenes up to
+    ``shortest`` (nearest neighbour, so pixels stay visible)."""
+    h, w = image.shape[:2]
+    if max(h, w) > longest:
+        view = resize_to_working(image, longest)
+    elif max(h, w) < shortest:
+        k = int(np.ceil(shortest / max(h, w)))
+        view = cv2.resize(image, (w * k, h * k), interpolation=cv2.INTER_NEAREST)
+    else:
+        return image, labels
+    vh, vw = view.shape[:2]
+    return view, cv2.resize(labels.astype(np.int32), (vw, vh), interpolation=cv2.INTER_NEAREST).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- the app
+def build_app(world: str = "auto"):
+    """The Gradio app (``gradio.Blocks``); serve it with ``.launch()``.
+
+    Raises:
+        ImportError: Gradio is not installed (the message gives the install command).
+    """
+    try:
+        import gradio as gr
+    except ImportError as e:
+        raise ImportError(_INSTALL) from e
+    from car.config import load_config
+
+    demo_world = resolve_world(world)
+    segmenter = Segmenter(demo_world)
+    out_dir = Path(tempfile.mkdtemp(prefix="car-demo-"))
+    default_theta = load_config(demo_world.default_preset).theta
+    default_size = TOY_WORKING_SIZE if demo_world.kind == "toy" else load_config(demo_world.default_preset).working_size
+
+    def on_sample(name: str):
+        if not name:
+            return gr.update(), gr.update(), ""
+        image, queries, credit = load_sample(name)
+        return image, queries, f"Sample: {credit}"
+
+    def on_preset(preset: str):
+        return load_config(preset).theta
+
+    def on_run(path: str | None, queries: str, preset: str, theta: float, size: int, native: bool):
+        if not path:
+            raise gr.Error("Upload a photo or pick a sample first.")
+        try:
+            image = load_image(path)
+            out = segmenter.run(image, queries or "", preset, theta, None if native else int(size))
+        except (ValueError, FileNotFoundError) as e:
+            raise gr.Error(str(e)) from e
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path).stem)[:40] or "image"
+        label_path = out_dir / f"{stem}_{int(time.time() * 1000)}_labels.png"
+        save_labels(label_path, out["labels"])
+        return out["overlay"], out["rows"], str(label_path), out["status"]
+
+    with gr.Blocks(title="CaR: CLIP as RNN") as app:
+        gr.Markdown("# CaR — CLIP as RNN\nSegment any text query with frozen CLIP models, no training "
+                    "(Sun et al., CVPR 2024). Queries the classifier rejects are removed step by step.")
+        gr.Markdown(demo_world.label, elem_id="world")
+        with gr.Row():
+            with gr.Column():
+                photo = gr.Image(type="filepath", image_mode=None, format="png", label="Photo",
+                                 sources=["upload", "clipboard"], elem_id="photo")
+                sample = gr.Dropdown(choices=sample_names(), value=None, label="…or pick a sample", elem_id="sample")
+                credit = gr.Markdown("", elem_id="credit")
+                queries = gr.Textbox(label="Queries, comma-separated", placeholder="cat, dog, Space Needle",
+                                     elem_id="queries")
+                with gr.Row():
+                    preset = gr.Dropdown(choices=list(demo_world.presets), value=demo_world.default_preset,
+                                         label="Preset", elem_id="preset")
+                    theta = gr.Slider(0.0, 1.0, value=default_theta, step=0.01, label="θ (remove a query when "
+                                      "its score P ≤ θ)", elem_id="theta")
+                with gr.Accordion("Working size", open=False):
+                    size = gr.Slider(64, 1280, value=default_size or 640, step=32,
+                                     label="longer side (px) of the CLIP passes and the CRF", elem_id="size")
+                    native = gr.Checkbox(value=default_size is None, label="the photo's own size (official code; "
+                                         "slow and memory-hungry on big photos)")
+                run = gr.Button("Segment", variant="primary", elem_id="run")
+            with gr.Column():
+                overlay = gr.Image(type="numpy", format="png", label="Result", interactive=False, buttons=[],
+                                   elem_id="overlay")
+                status = gr.Markdown("", elem_id="status")
+                steps = gr.Dataframe(headers=["step", "query", "score P", "verdict"],
+                                     datatype=["number", "str", "number", "str"], label="The recurrence, step by step",
+                                     interactive=False, elem_id="steps")
+                labels = gr.File(label="Label PNG (0 = background, i = query i)", interactive=False,
+                                 elem_id="labels_png")
+        gr.Markdown("Samples: toy scenes from `car.toy`; photos from scikit-image's `skimage.data` (sources and "
+                    "licences as the package states them). Masks and labels are returned at the photo's full size.")
+        sample.change(on_sample, inputs=sample, outputs=[photo, queries, credit])
+        preset.change(on_preset, inputs=preset, outputs=theta)
+        run.click(on_run, inputs=[photo, queries, preset, theta, size, native],
+                  outputs=[overlay, steps, labels, status])
+    return app
+
+
+def launch(world: str = "auto", host: str | None = None, port: int | None = None, share: bool = False,
+           **kwargs: Any):
+    """Build and serve the app (blocks until stopped unless ``prevent_thread_lock=True`` is passed).
+
+    Args:
+        world: auto, toy, random or real (see :func:`resolve_world`).
+        host, port: where to serve (default: Gradio's, 127.0.0.1:7860); share: a temporary public link (Colab).
+        **kwargs: forwarded to ``gradio.Blocks.launch``.
+    """
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    app = build_app(world)
+    app.queue()
+    return app.launch(server_name=host, server_port=port, share=share, **kwargs)
