@@ -149,6 +149,16 @@ def test_sam_generator_is_built_from_the_config(clip_tiny, monkeypatch) -> None:
         CaR.from_config("voc_sam", clip_tiny, clip_tiny)
 
 
+def test_hq_sam_is_an_optional_extra_with_its_install_command(monkeypatch) -> None:
+    import sys
+
+    import car.postprocess as pp
+
+    monkeypatch.setitem(sys.modules, "segment_anything_hq", None)  # not installed
+    with pytest.raises(ImportError, match="pip install segment-anything-hq"):
+        pp.make_sam_generator("sam_hq_vit_h.pth", hq=True)
+
+
 def test_sam_with_random_weights_runs_the_real_generator(rgb, monkeypatch) -> None:
     """segment-anything's real Sam and SamAutomaticMaskGenerator with random weights (mechanics only): a one-block,
     32-wide image encoder registered as "tiny" (vit_b would take ~2 minutes on one CPU thread)."""
