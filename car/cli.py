@@ -42,7 +42,8 @@ def _segment(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     save_labels(out / f"{path.stem}_labels.png", result.labels)
-    Image.fromarray(label_figure(image, result.labels, list(queries))).save(out / f"{path.stem}_overlay.png")
+    overlay = label_figure(image, result.labels, list(queries))
+    Image.fromarray(overlay).save(out / f"{path.stem}_overlay.png", compress_level=1)  # 12 MP: 3 s, not 10
     print(f"wrote {out / (path.stem + '_labels.png')} (0 = background, i = query i) and "
           f"{out / (path.stem + '_overlay.png')}")
     return 0
