@@ -731,13 +731,9 @@ def car_pipeline(model: CaR, image: np.ndarray, queries: Sequence[str], schedule
     start = time.perf_counter()
     steps: list[dict] = []
     with clock.patched(CAR_STAGE_PATCHES), _counting_texts(clock):
-        state = cam_mod.encode_image(model.proposal, image)
+        state, aff = model.encode_image(image)  # CaR's own per-image work (size rounding, precision, CAA)
         clock.count("cam_backbone_forwards")
         clock.count("cam_block_L_forwards")
-        aff = None
-        if cfg.cam_method == "caa":
-            aff = caa.symmetric_affinity(caa.attention_affinity(state.attention, cfg.attn_layers),
-                                         cfg.sinkhorn_rounds, cfg.affinity_power)
         background = model.text_embeddings(model.proposal, _background_texts(cfg, queries))
         for t, idx in enumerate(schedule):
             current = [queries[i] for i in idx]

@@ -69,9 +69,11 @@ from car.data.base import SampleError
 from car.data.refer import process_sentence
 from car.metrics import (
     ConfusionMatrix,
+    DavisSetAccumulator,
     RefAccumulator,
     VideoAccumulator,
     accumulator_from_dict,
+    davis_label_map,
     merge_ref_masks,
 )
 
@@ -117,7 +119,9 @@ def make_predictor(model: Callable[..., Any], dataset: Any, *, clean_sentences: 
     * refer: ``model(sample.image, sentences)`` then :func:`car.metrics.merge_ref_masks` to the GT
       size; sentences are cleaned with :func:`car.data.process_sentence` for the RefCOCO family
       (official), kept raw otherwise (``clean_sentences`` overrides);
-    * video: every frame with ``[sample.expression]``, merged the same way.
+    * video: every frame with ``[sample.expression]``, merged the same way;
+    * video_set (Ref-DAVIS, the unsupervised protocol): every frame with each object's expression, the masks
+      merged into a label map by :func:`car.metrics.davis_label_map`.
     """
     kind = dataset.kind
     if kind == "semantic":
@@ -147,7 +151,19 @@ def make_predictor(model: Callable[..., Any], dataset: Any, *, clean_sentences: 
             return out
 
         return predict_video
-    raise ValueError(f"dataset {dataset.name!r} has kind {kind!r}; valid: semantic, refer, video")
+    if kind == "video_set":
+
+        def predict_video_set(sample: Any) -> list[np.ndarray]:
+            """Every object's expression on every frame, merged into one label map per frame (ReferFormer)."""
+            out = []
+            for frame in sample.frames:
+                per_object = [merge_ref_masks((r := model(frame, [e])).masks, r.scores, frame.shape[:2])
+                              for e in sample.expressions]
+                out.append(davis_label_map(np.stack(per_object)))
+            return out
+
+        return predict_video_set
+    raise ValueError(f"dataset {dataset.name!r} has kind {kind!r}; valid: semantic, refer, video, video_set")
 
 
 # ----------------------------------------------------------------------------------- distributed
@@ -458,7 +474,7 @@ def run_config(
     cfg = config if isinstance(config, CaRConfig) else load_config(config)
     if split:
         cfg = cfg.replace(split=split)
-    dataset = get_dataset(cfg.dataset, data_root, cfg.split)
+    dataset = get_dataset(cfg.dataset, data_root, cfg.split, **cfg.reader_options())
     out = Path(out) if out is not None else Path("results") / f"{cfg.name}.json"
     ctx = init_distributed(device)
     try:
@@ -669,7 +685,9 @@ def _settings(dataset: Any, config: Any, ignore_background: bool | None, backgro
         return {"empty_as_one": bool(empty_as_one)}
     if dataset.kind == "video":
         return {"skip_first_last": bool(skip_first_last), "bound_th": 0.008}
-    raise ValueError(f"dataset {dataset.name!r} has kind {dataset.kind!r}; valid: semantic, refer, video")
+    if dataset.kind == "video_set":
+        return {"bound_th": 0.008}
+    raise ValueError(f"dataset {dataset.name!r} has kind {dataset.kind!r}; valid: semantic, refer, video, video_set")
 
 
 def _new_accumulator(dataset: Any, settings: dict[str, Any]) -> Any:
@@ -677,6 +695,8 @@ def _new_accumulator(dataset: Any, settings: dict[str, Any]) -> Any:
         return ConfusionMatrix(dataset.num_classes, dataset.ignore_index)
     if dataset.kind == "refer":
         return RefAccumulator(empty_as_one=settings["empty_as_one"])
+    if dataset.kind == "video_set":
+        return DavisSetAccumulator(bound_th=settings["bound_th"])
     return VideoAccumulator(bound_th=settings["bound_th"], skip_first_last=settings["skip_first_last"])
 
 
@@ -692,6 +712,12 @@ def _accumulate(acc: Any, kind: str, sample: Any, prediction: Any) -> None:
         if pred.shape != sample.gt.shape:
             raise ValueError(f"{sample.name}: referring prediction must be a {sample.gt.shape} mask, got {pred.shape}")
         acc.update(pred.astype(bool), sample.gt)
+    elif kind == "video_set":
+        preds = [_to_numpy(p).astype(np.int64) for p in prediction]
+        if len(preds) != len(sample.gt_labels) or any(p.shape != g.shape for p, g in zip(preds, sample.gt_labels)):
+            raise ValueError(f"{sample.name}: video-set prediction must be {len(sample.gt_labels)} label maps "
+                             "of the frame size")
+        acc.update(sample.expression_set, preds, sample.gt_labels)
     else:
         preds = [_to_numpy(p).astype(bool) for p in prediction]
         if len(preds) != len(sample.masks) or any(p.shape != m.shape for p, m in zip(preds, sample.masks)):

@@ -339,3 +339,24 @@ def test_limit_applies_before_sharding(tmp_path):
     merged = merge_results([tmp_path / "s0.json", tmp_path / "s1.json"])
     assert merged["metrics"] == evaluate(ds, noisy_predictor(), out=tmp_path / "f.json", limit=5,
                                          progress=False)["metrics"]
+
+
+def test_ref_davis_unsupervised_protocol_end_to_end(tmp_path):
+    """The default Ref-DAVIS reader (expression sets, Annotations_unsupervised) through the runner: a predictor that
+    returns the ground truth scores J&F = 1 on every set; CaR's predictor merges one mask per expression."""
+    from test_data import make_davis
+
+    make_davis(tmp_path)
+    ds = get_dataset("davis", tmp_path)
+    perfect = lambda s: [np.where(g == 255, 0, g) for g in s.gt_labels]  # noqa: E731
+    res = evaluate(ds, perfect, out=tmp_path / "davis.json", progress=False)
+    assert res["metrics"]["JF"] == pytest.approx(1.0) and set(res["metrics"]["sets"]) == {
+        "annot1", "annot1_full_video", "annot2"}
+
+    def model(frame, queries):  # "the bike" finds the left half, anything else nothing
+        mask = np.zeros(frame.shape[:2], bool)
+        mask[:, : frame.shape[1] // 2] = queries == ["the bike"]
+        return SimpleNamespace(masks=mask[None], scores=np.ones(1), labels=np.where(mask, 0, -1))
+
+    labels = make_predictor(model, ds)(ds[0])  # expressions: "a man riding a bike", "the bike"
+    assert len(labels) == len(ds[0].frames) and set(np.unique(labels[0])) == {0, 2}

@@ -55,6 +55,7 @@ from car.data.base import (
     SegSample,
     SemanticDataset,
     VideoSample,
+    VideoSetSample,
 )
 from car.data.classes import (
     ADE150_CLASSES,
@@ -72,14 +73,14 @@ from car.data.classes import (
 )
 from car.data.refer import ReferDataset, load_restricted_pickle, process_sentence
 from car.data.registry import get_dataset, list_datasets, register_dataset
-from car.data.video import VideoDataset
+from car.data.video import VideoDataset, VideoSetDataset
 
 __all__ = [
     "ADE150_CLASSES", "ADE150_STUFF_CLASS_ID", "ADE847_STUFF_CLASS_ID", "AnnotationError",
     "BaseDataset", "COCO_OBJECT_CLASSES", "COCO_OBJECT_CLASSES_PLAIN", "DatasetNotFoundError",
     "PASCAL459_STUFF_CLASS_ID", "PASCAL_CONTEXT_CLASSES", "PASCAL_CONTEXT_STUFF_CLASS_ID",
     "PASCAL_CONTEXT_THING_CLASS_ID", "RefSample", "ReferDataset", "SampleError", "SegSample",
-    "SemanticDataset", "VOC_CLASSES", "VOC_CLASSES_PLAIN", "VideoDataset", "VideoSample",
+    "SemanticDataset", "VOC_CLASSES", "VOC_CLASSES_PLAIN", "VideoDataset", "VideoSample", "VideoSetDataset", "VideoSetSample",
     "get_dataset", "list_datasets", "load_class_names", "load_restricted_pickle",
     "process_sentence", "register_dataset",
 ]
