@@ -108,13 +108,17 @@ def _toy(args: argparse.Namespace) -> int:
             raise SystemExit(f"error: unknown size {args.size!r}; valid: {', '.join(TOY_MODEL_CFGS)}")
         cfg = TrainConfig(size=args.size, steps=args.steps or DEFAULT_STEPS[args.size], seed=args.seed,
                           stop_at=args.stop_at)
-        path, log = train(cfg, out=args.out)
+        from car import results
+
+        path, log = train(cfg, out=args.out or results.cache_dir("checkpoints") / f"toy-{args.size}.pt")
         print(f"wrote {path}; last epoch: {json.dumps(log[-1])}")
         return 0
     if args.toy_cmd == "train-seg":
         from car.toy.segmenter import CHECKPOINT, SegTrainConfig, train_segmenter
 
-        out = args.out or CHECKPOINT
+        from car import results
+
+        out = args.out or results.cache_dir("checkpoints") / CHECKPOINT.name
         _, log = train_segmenter(SegTrainConfig(steps=args.steps, seed=args.seed), out=out)
         print(f"wrote {out}; last log: {json.dumps(log[-1])}")
         return 0
@@ -190,11 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--steps", type=int)
     tt.add_argument("--seed", type=int, default=0)
     tt.add_argument("--stop-at", type=int, help="end at this step (the learning-rate schedule still spans --steps)")
-    tt.add_argument("--out", help="checkpoint path (default: the shipped one in car/toy/checkpoints)")
+    tt.add_argument("--out", help="checkpoint path (default: the user cache; car/toy/checkpoints/toy-<size>.pt "
+                    "replaces the shipped one)")
     ts = tsub.add_parser("train-seg", help="train the mask-supervised toy segmenter of Table I (seen concepts)")
     ts.add_argument("--steps", type=int, default=300)
     ts.add_argument("--seed", type=int, default=0)
-    ts.add_argument("--out", help="checkpoint path (default: the shipped car/toy/checkpoints/toy-seg.pt)")
+    ts.add_argument("--out", help="checkpoint path (default: the user cache; car/toy/checkpoints/toy-seg.pt "
+                    "replaces the shipped one)")
     tr = tsub.add_parser("report")
     tr.add_argument("--limit", type=int, help="images per split (default: the whole split)")
     tr.add_argument("--quiet", action="store_true")

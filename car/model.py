@@ -256,6 +256,18 @@ class CaR:
             keep[int(np.argmax(scores))] = True
         return keep
 
+    def encode_image(self, image: np.ndarray) -> tuple[cam_mod.ImageState, torch.Tensor | None]:
+        """The per-image work of f, done once for every step and query set: the CAM backbone pass, and the CAA
+        affinity float (n, n) when the config proposes with CAA (else None). ``image``: uint8 (H, W, 3) RGB at
+        the working size."""
+        cfg = self.config
+        with self._autocast(self.proposal):
+            state = cam_mod.encode_image(self.proposal, image, cfg.proposal_size_multiple)
+        if cfg.cam_method != "caa":
+            return state, None
+        return state, caa.symmetric_affinity(caa.attention_affinity(state.attention, cfg.attn_layers),
+                                             cfg.sinkhorn_rounds, cfg.affinity_power)
+
     # ------------------------------------------------------------------ the recurrence
     def recur(self, image: np.ndarray, queries: Sequence[str], state: cam_mod.ImageState,
               affinity: torch.Tensor | None, background: torch.Tensor,
@@ -322,12 +334,7 @@ class CaR:
         full = to_rgb_uint8(image)  # the input: EXIF applied, any mode converted
         image = resize_to_working(full, cfg.working_size)  # every CLIP pass and the CRF run at this size
         queries = check_queries(queries, allow_duplicates=cfg.mode == "refer")
-        with self._autocast(self.proposal):
-            state = cam_mod.encode_image(self.proposal, image, cfg.proposal_size_multiple)
-        aff = None
-        if cfg.cam_method == "caa":
-            aff = caa.symmetric_affinity(caa.attention_affinity(state.attention, cfg.attn_layers),
-                                         cfg.sinkhorn_rounds, cfg.affinity_power)
+        state, aff = self.encode_image(image)
         n = len(queries)
         is_stuff = np.zeros(n, bool) if stuff is None else np.asarray(stuff, bool)
         if is_stuff.shape != (n,):
