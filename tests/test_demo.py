@@ -1,8 +1,9 @@
 """The Gradio demo in a real browser: ``python -m car demo`` on 127.0.0.1, driven by headless Chromium (Selenium).
 
 Needs the demo extra and a browser (CI: ``pip install gradio selenium`` and Debian's ``chromium`` +
-``chromium-driver``); skipped, with the reason, where they are missing. The page's screenshot is kept under the
-test's temporary folder (and copied to ``$CAR_DEMO_SCREENSHOT`` when that is set).
+``chromium-driver``); skipped, with the reason, where they are missing — unless ``CAR_DEMO_REQUIRED=1`` (CI), which
+makes a missing piece a failure. The page's screenshot is kept under the test's temporary folder (and copied to
+``$CAR_DEMO_SCREENSHOT`` when that is set).
 """
 from __future__ import annotations
 
@@ -22,13 +23,25 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+REQUIRED = os.environ.get("CAR_DEMO_REQUIRED", "") not in ("", "0")
+
+
+def _need(module: str, reason: str):
+    """Import ``module`` or skip (fail with ``CAR_DEMO_REQUIRED=1``)."""
+    if REQUIRED:
+        import importlib
+
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason=reason)
+
+
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--window-size=1400,1300")
 
 
 def test_the_app_builds_and_its_callback_segments_a_sample() -> None:
-    pytest.importorskip("gradio", reason='the demo extra is not installed (pip install "car-book[demo]")')
+    _need("gradio", 'the demo extra is not installed (pip install "car-book[demo]")')
     from car.demo import Segmenter, build_app, load_sample, resolve_world, sample_names
 
     assert build_app("toy") is not None
@@ -41,7 +54,7 @@ def test_the_app_builds_and_its_callback_segments_a_sample() -> None:
 
 
 def test_space_entry_point_builds_the_app(monkeypatch) -> None:
-    pytest.importorskip("gradio", reason='the demo extra is not installed (pip install "car-book[demo]")')
+    _need("gradio", 'the demo extra is not installed (pip install "car-book[demo]")')
     import runpy
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # offline here: the toy world
@@ -58,7 +71,7 @@ def _free_port() -> int:
 @pytest.fixture
 def server(tmp_path):
     """``python -m car demo --world toy`` on a free port; yields its URL, stops it after the test."""
-    pytest.importorskip("gradio", reason='the demo extra is not installed (pip install "car-book[demo]")')
+    _need("gradio", 'the demo extra is not installed (pip install "car-book[demo]")')
     port = _free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1",
                GRADIO_TEMP_DIR=str(tmp_path / "gradio"))
@@ -88,9 +101,12 @@ def server(tmp_path):
 
 @pytest.fixture
 def browser(tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
+    webdriver = _need("selenium.webdriver", "selenium is not installed (pip install selenium)")
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.skip("headless Chromium is not installed (apt-get install -y chromium chromium-driver)")
+        missing = "headless Chromium is not installed (apt-get install -y chromium chromium-driver)"
+        if REQUIRED:
+            pytest.fail(missing)
+        pytest.skip(missing)
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
