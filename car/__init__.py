@@ -7,11 +7,12 @@
 """
 from car.backbones import ClipBundle, WeightsUnavailableError, load_clip
 from car.config import CaRConfig, list_configs, load_config
+from car.image import load_image
 from car.model import CaR, Result, Step
 from car import results, world  # car.results.shipped(...) and car.world.detect() in every chapter
 
 __version__ = "0.2.0"  # = pyproject.toml (tests check it)
 __all__ = ["CaR", "Result", "Step", "load_clip", "ClipBundle", "WeightsUnavailableError", "CaRConfig",
-           "load_config", "list_configs", "__version__"]
+           "load_config", "list_configs", "load_image", "__version__"]
 
 import car.toy  # noqa: E402,F401  (registers the toy world's datasets and background groups)

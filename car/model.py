@@ -40,7 +40,7 @@ class Step:
         indices: their positions in the initial query list, int (N_t,).
         scores: P_ii of the step, float (N_t,).
         kept: bool (N_t,), which queries survive into h_t.
-        proposals: float (N_t, H, W) in [0, 1], the mask proposals y_t at image resolution.
+        proposals: float (N_t, h, w) in [0, 1], the mask proposals y_t at the working size (``working_size``).
         raw_cams: float (N_t, h, w) in [0, 1], the grad-CAMs before CAA, on the patch grid.
     """
 
@@ -59,10 +59,10 @@ class Result:
     Attributes:
         queries: the initial queries h_0.
         labels: int64 (H, W), the index of the winning query, -1 where none wins (background).
-        masks: bool (N, H, W), one per initial query (all False for removed queries).
+        masks: bool (N, H, W) at the input's size, one per initial query (all False for removed queries).
         scores: float (N,), classifier score of the last step, 0 for removed queries.
         steps: the recurrence, step by step (for a stuff pass, thing steps then stuff steps).
-        proposals: float (N, H, W), the final soft proposals y_T (0 for removed queries).
+        proposals: float (N, h, w), the final soft proposals y_T at the working size (0 for removed queries).
     """
 
     queries: tuple[str, ...]
