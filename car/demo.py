@@ -32,20 +32,10 @@ import cv2
 import numpy as np
 
 from car.image import load_image, resize_to_working, save_labels, to_rgb_uint8, working_shape
+from car.photos import PHOTOS, credit_line, load_photo
 
 _INSTALL = 'the demo needs Gradio: pip install "car-book[demo]" (or pip install gradio)'
 
-#: Photos of ``skimage.data`` offered as samples: function name → (title, default queries, source and licence
-#: as scikit-image states them). Absent queries are included on purpose: the recurrence should remove them.
-PHOTOS: dict[str, tuple[str, str, str]] = {
-    "astronaut": ("astronaut (NASA)", "astronaut, American flag, space shuttle, dog",
-                  "Eileen Collins, NASA Great Images database; public domain"),
-    "coffee": ("coffee", "coffee cup, saucer, spoon, table, cat",
-               "Rachel Michetti, courtesy of Pikolo Espresso Bar; CC0"),
-    "chelsea": ("chelsea the cat", "cat, dog, sofa", "Stefan van der Walt; CC0"),
-    "rocket": ("rocket (SpaceX)", "rocket, launch tower, sky, tree, car",
-               "DSCOVR on Falcon 9, SpaceX; public domain"),
-}
 NUM_TOY_SAMPLES = 3
 TOY_WORKING_SIZE = 64  # the toy CLIPs' training size: in the toy world a photo is seen as their 64-px scenes were
 WORLDS = ("auto", "toy", "random", "real")
@@ -100,7 +90,7 @@ def sample_names() -> list[str]:
         import skimage.data  # noqa: F401
     except ImportError:
         return names
-    return names + [PHOTOS[k][0] for k in PHOTOS]
+    return names + [photo.title for photo in PHOTOS.values()]
 
 
 def load_sample(name: str) -> tuple[np.ndarray, str, str]:
@@ -114,11 +104,9 @@ def load_sample(name: str) -> tuple[np.ndarray, str, str]:
         present = [dataset.label_names[v] for v in np.unique(sample.gt) if 0 < v < len(dataset.label_names)]
         absent = [q for q in ("green cross", "blue circle", "yellow triangle") if q not in present][:2]
         return to_rgb_uint8(sample.image), ", ".join(present + absent), "synthetic toy scene (car.toy), 64 x 64 px"
-    for key, (title, queries, credit) in PHOTOS.items():
-        if title == name:
-            import skimage.data
-
-            return to_rgb_uint8(getattr(skimage.data, key)()), queries, f"skimage.data.{key}(): {credit}"
+    for key, photo in PHOTOS.items():
+        if photo.title == name:
+            return load_photo(key), ", ".join(photo.queries), credit_line(key)
     raise ValueError(f"unknown sample {name!r}; available: {', '.join(sample_names())}")
 
 

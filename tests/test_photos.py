@@ -1,0 +1,22 @@
+"""The bundled photographs: each loads offline with its credit, and its hand-drawn object mask covers its object."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from car.photos import PHOTOS, credit_line, load_photo, object_mask
+
+
+@pytest.mark.parametrize("key", sorted(PHOTOS))
+def test_photo_loads_with_its_credit_and_mask(key) -> None:
+    image, mask = load_photo(key), object_mask(key)
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    assert mask.shape == image.shape[:2] and 0.02 < mask.mean() < 0.5   # an object, not the whole frame
+    assert credit_line(key).startswith(f"skimage.data.{key}(): ")
+    assert any(w in PHOTOS[key].credit for w in ("public domain", "CC0"))
+    assert PHOTOS[key].object[0] in PHOTOS[key].queries   # the drawn object is one of the queries
+
+
+def test_unknown_photo_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="available: astronaut"):
+        load_photo("mona lisa")
