@@ -18,7 +18,7 @@ def _readme_commands() -> list[str]:
 def test_readme_starts_with_two_setup_commands_build_and_test() -> None:
     build, test = _readme_commands()
     assert "jupyter-book build ." in build and "requirements.txt" in build
-    assert "pytest" in test and "--nbmake" in test and "requirements.txt" in test
+    assert "pytest tests" in test and "requirements.txt" in test and "pip install -e ." in test
 
 
 def test_ci_runs_the_readme_test_command_verbatim_offline() -> None:
