@@ -82,3 +82,19 @@ def test_a_current_shipped_result_is_read_without_recomputing(monkeypatch, tmp_p
     monkeypatch.setattr(tables, "run_config", lambda *a, **k: pytest.fail("recomputed a current result"))
     assert tables.toy_table("7", cache_dir=tmp_path)["rows"]
     assert not (tmp_path / "table7.json").exists()
+
+
+def test_editing_a_presets_prose_keeps_the_results_current(monkeypatch, tmp_path) -> None:
+    """A description edit changes no number; a setting edit does."""
+    import shutil
+
+    configs = tmp_path / "toy" / "configs"
+    shutil.copytree(tables.PACKAGE / "toy" / "configs", configs)
+    (tmp_path / "toy" / "checkpoints").mkdir()
+    monkeypatch.setattr(tables, "PACKAGE", tmp_path)
+    before = tables.fingerprint("2")
+    path = configs / "toy_voc.yaml"
+    path.write_text(path.read_text().replace("description: >-", "description: >-\n  Edited."))
+    assert tables.fingerprint("2") == before
+    path.write_text(path.read_text() + "eta: 0.5\n")
+    assert tables.fingerprint("2") != before

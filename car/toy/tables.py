@@ -13,10 +13,13 @@ reads what a checkout reads); otherwise it recomputes and writes the user cache.
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable
+
+import yaml
 
 from car import paper, results
 from car.config import CaRConfig, load_config
@@ -30,11 +33,18 @@ RESULTS_VERSION = 4
 LIMITS = {"toy_voc": 60, "toy_voc20": 60, "toy_context": 40, "toy_ade": 30, "toy_refcoco": 60, "toy_video": 8}
 
 
+#: Preset keys that document a setting without changing a number (editing them keeps the results current).
+PROSE_KEYS = ("description", "row", "table")
+
+
 def fingerprint(key: str = "") -> str:
-    """sha256 over what a toy table's numbers depend on: the results version, the key, toy presets, checkpoints."""
+    """sha256 over what a toy table's numbers depend on: the results version, the key, the toy presets' settings
+    (their prose keys excluded) and the toy checkpoints' bytes."""
     h = hashlib.sha256(f"{RESULTS_VERSION}:{key}".encode())
-    files = sorted([*(PACKAGE / "toy" / "configs").glob("*.yaml"), *(PACKAGE / "toy" / "checkpoints").glob("*.pt")])
-    for p in files:
+    for p in sorted((PACKAGE / "toy" / "configs").glob("*.yaml")):
+        settings = {k: v for k, v in yaml.safe_load(p.read_text(encoding="utf-8")).items() if k not in PROSE_KEYS}
+        h.update(f"{p.name}:{json.dumps(settings, sort_keys=True)}".encode())
+    for p in sorted((PACKAGE / "toy" / "checkpoints").glob("*.pt")):
         h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
