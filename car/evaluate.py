@@ -54,7 +54,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -66,6 +65,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from car.data.base import SampleError
+from car.results import write_json_atomic
 from car.data.refer import process_sentence
 from car.metrics import (
     ConfusionMatrix,
@@ -319,7 +319,7 @@ def evaluate(
         return _finish_distributed(dataset, run, settings, config, len(indices), wall_s, out, partial_path, ctx)
     results = _results(dataset, run, settings, config, len(indices),
                        {"world_size": 1, "backend": None, "ranks": [_rank_figures(run, 0, len(indices), wall_s)]})
-    _write_json_atomic(out, results, indent=1)
+    write_json_atomic(out, results, indent=1)
     partial_path.unlink(missing_ok=True)
     return results
 
@@ -429,7 +429,7 @@ def _finish_distributed(dataset: Any, run: _RunState, settings: dict[str, Any], 
         results = _results(dataset, merged, settings, config, sum(f["num_planned"] for f in figures),
                            {"world_size": ctx.world_size, "backend": ctx.backend, "ranks": figures,
                             "samples_per_s": round(total_now / slowest, 4) if slowest > 0 and total_now else None})
-        _write_json_atomic(out, results, indent=1)
+        write_json_atomic(out, results, indent=1)
         box[0] = results
     dist.broadcast_object_list(box, src=0)  # also the barrier: out is written before partials go
     partial_path.unlink(missing_ok=True)
@@ -516,7 +516,7 @@ def merge_results(paths: Sequence[str | Path], out: str | Path | None = None) ->
     merged["num_evaluated"] = sum(part["num_evaluated"] for part in parts)
     merged["merged_from"] = [str(p) for p in paths]
     if out is not None:
-        _write_json_atomic(Path(out), _jsonable(merged), indent=1)
+        write_json_atomic(Path(out), _jsonable(merged), indent=1)
     return merged
 
 
@@ -604,7 +604,7 @@ class _RunState:
                 "load_s": self.load_s, "skipped": self.skipped}
 
     def save(self, path: Path) -> None:
-        _write_json_atomic(path, self.payload())
+        write_json_atomic(path, self.payload(), indent=None)
 
     @classmethod
     def from_payloads(cls, header: dict[str, Any], accumulator: Any, payloads: Sequence[dict]) -> _RunState:
@@ -812,21 +812,6 @@ def _git_commit() -> str | None:
     if res.returncode != 0:
         return None
     return res.stdout.strip() or None
-
-
-def _write_json_atomic(path: Path, data: Any, indent: int | None = None) -> None:
-    """Write JSON to a temporary file in the same folder, fsync, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=indent, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _jsonable(x: Any) -> Any:

@@ -5,7 +5,6 @@ them): ``{"format", "size", "model_cfg", "words", "context_length", "state_dict"
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import open_clip
 import torch
 
+from car.results import write_json_atomic
 from car.toy.text import TOY_WORDS, WordTokenizer
 
 CHECKPOINT_FORMAT = "car-toy-clip-1"
@@ -71,8 +71,7 @@ def save_checkpoint(model: open_clip.CLIP, tokenizer: WordTokenizer, size: str, 
     }
     save_payload(payload, path)
     log_path = path.with_suffix(".log.json")  # the training log beside the weights, readable without torch
-    log_path.with_suffix(".tmp").write_text(json.dumps({"size": size, "log": log or []}, indent=1), encoding="utf-8")
-    os.replace(log_path.with_suffix(".tmp"), log_path)
+    write_json_atomic(log_path, {"size": size, "log": log or []})
     return path
 
 
