@@ -116,24 +116,9 @@ class VideoDataset(BaseDataset):
 
     def __getitem__(self, index: int) -> VideoSample:
         item = self.items[self._index(index)]
-        frame_paths = sorted((self.frames_dir / item.video).glob("*.jpg"))
-        mask_paths = sorted((self.masks_dir / item.video).glob("*.png"))
-        if not frame_paths:
-            raise SampleError(f"no frames in {self.frames_dir / item.video}")
-        if [p.stem for p in frame_paths] != [p.stem for p in mask_paths]:
-            raise SampleError(
-                f"{self.masks_dir / item.video} holds {len(mask_paths)} masks for {len(frame_paths)} "
-                f"frames in {self.frames_dir / item.video}; every frame needs a mask of the same name"
-            )
-        frames, masks = [], []
-        for frame_path, mask_path in zip(frame_paths, mask_paths):
-            frame, label = read_image(frame_path), read_label(mask_path)
-            if frame.shape[:2] != label.shape:
-                raise SampleError(f"mask {mask_path} is {label.shape[::-1]} but frame {frame_path} is "
-                                  f"{frame.shape[1::-1]} (W, H)")
-            frames.append(frame)
-            masks.append(label == item.object_id)
-        return VideoSample(frames=frames, masks=masks, expression=item.expression, name=item.name)
+        frames, labels = _read_frames_and_labels(self.frames_dir, self.masks_dir, item.video)
+        return VideoSample(frames=frames, masks=[label == item.object_id for label in labels],
+                           expression=item.expression, name=item.name)
 
 
 @dataclass(frozen=True)
@@ -166,19 +151,11 @@ def _read_frames_and_labels(frames_dir: Path, masks_dir: Path, video: str) -> tu
     return frames, labels
 
 
-class VideoSetDataset(BaseDataset):
-    """Ref-DAVIS under the unsupervised protocol: one :class:`VideoSetSample` per (video, expression set)."""
+class VideoSetDataset(VideoDataset):
+    """Ref-DAVIS under the unsupervised protocol: one :class:`VideoSetSample` per (video, expression set)
+    (the items are :class:`VideoSetItem`)."""
 
     kind = "video_set"
-
-    def __init__(self, *, items: list[VideoSetItem], frames_dir: Path, masks_dir: Path, **attrs: Any) -> None:
-        super().__init__(num_samples=len(items), **attrs)
-        self.items = items
-        self.frames_dir = frames_dir
-        self.masks_dir = masks_dir
-
-    def sample_name(self, index: int) -> str:
-        return self.items[self._index(index)].name
 
     def __getitem__(self, index: int) -> VideoSetSample:
         item = self.items[self._index(index)]
