@@ -557,15 +557,8 @@ def _official_car_call(proposal: ClipBundle, classifier: ClipBundle, cfg: CaRCon
         num_positive_last = num_positive
         idx = current[kept]
     last = steps[-1]
-    masks = np.zeros((len(text), *image.shape[:2]), bool)
+    masks, _ = _final_masks(cfg, image, steps, len(text), clock)
     final_scores = np.zeros(len(text), np.float32)
-    with clock("crf"):
-        if cfg.crf:
-            masks[last["indices"]] = postprocess.crf_masks(
-                image, last["proposals"], bg_factor=cfg.bg_factor, separate=cfg.mode == "refer",
-                iters=cfg.crf_iters, gaussian=cfg.crf_gaussian, bilateral=cfg.crf_bilateral)
-        else:
-            masks[last["indices"]] = argmax_masks(last["proposals"], cfg.bg_factor, separate=cfg.mode == "refer")
     final_scores[last["indices"]] = last["scores"]
     return steps, masks, final_scores
 

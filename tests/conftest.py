@@ -32,6 +32,15 @@ def tiny_clip(seed: int = 0, image_size: int = 32, patch: int = 8, layers: int =
     return ClipBundle(model, open_clip.get_tokenizer("ViT-B-16"), "tiny-random", None)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread: tiny models gain nothing from more, and a shared CPU punishes oversubscription."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def clip_tiny() -> ClipBundle:
     return tiny_clip()

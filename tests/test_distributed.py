@@ -86,11 +86,8 @@ def _torchrun(nproc: int, *args: str, timeout: float = 170) -> subprocess.Comple
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(one_torch_thread):
+    """One torch thread for this module (conftest.one_torch_thread)."""
 
 
 def test_two_cpu_ranks_give_the_metrics_of_one_process(tmp_path) -> None:
