@@ -14,5 +14,3 @@ from car import results, world  # car.results.shipped(...) and car.world.detect(
 __version__ = "0.2.0"  # = pyproject.toml (tests check it)
 __all__ = ["CaR", "Result", "Step", "load_clip", "ClipBundle", "WeightsUnavailableError", "CaRConfig",
            "load_config", "list_configs", "load_image", "__version__"]
-
-import car.toy  # noqa: E402,F401  (registers the toy world's datasets and background groups)

@@ -2,17 +2,15 @@
 
 Three ways to run the same fixed two-step recurrence on the same image, queries and (random) weights:
 
-* :func:`official_order` — a faithful re-implementation of the order of work of the official code (reference
-  digest §1.6, §2, §5): every step re-runs blocks 1..L−1 of the CAM backbone, encodes each CAM text alone,
-  re-runs block L and one full backward (weight gradients included, as ``clip.load`` leaves CLIP trainable) per
-  query with grad-CAM hooks on ``ln_1``, recomputes the Sinkhorn affinity per query, prompts one image at a
-  time, and scores the prompted images once *per template* (15 image forwards of the classifier per step);
-* :func:`car_pipeline` — :class:`car.model.CaR` itself (``propose``, ``classify``, ``post_process``), driven
-  with the same fixed schedule;
+* :func:`car.official.official_order` — the order of work of the official code, re-implemented (every step
+  re-runs the CAM backbone, one backward per query, the affinity per query, one classifier pass per template);
+* :func:`car_pipeline` — :class:`car.model.CaR` itself (``set_image``, then ``predict`` with the same fixed
+  schedule), timed by the clock hook ``CaR`` reports its stages to;
 * :func:`floor` — the bare unavoidable work, timed as bare operations: one forward of the CAM backbone, per
   step one backward per query, every distinct text encoded once, one batched classifier forward per step.
 
-Each path reports exclusive seconds per stage (:data:`STAGES`). ``python -m car bench`` (:func:`main`) runs the
+Each path reports exclusive seconds per stage (:data:`car.timing.STAGES`; the clock, memory probe and progress
+lines are :mod:`car.timing`; the plots are :func:`car.figures.plot_stages` / :func:`car.figures.plot_sweep`). ``python -m car bench`` (:func:`main`) runs the
 paths side by side, checks that the official order and car agree, and sweeps the number of queries and the image
 size. With no flags it times the toy world (about a minute): several images, the paths interleaved in rounds,
 medians (:func:`time_paths`), so the ratios hold between runs on a busy machine. ``--world real`` times the real
@@ -27,37 +25,29 @@ therefore not exercised by either path.
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib
 import json
 import math
 import os
 import platform
-import sys
 import tempfile
-import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from car import affinity as caa
 from car import cam as cam_mod
 from car import classifier as cls_mod
-from car import postprocess, prompts
-from car.backbones import (ClipBundle, blocks, embed_patches, encode_text, image_tensor, load_clip,
-                           pool_and_project, run_blocks, to_rgb_uint8)
+from car.backbones import ClipBundle, encode_text, load_clip, to_rgb_uint8
 from car.config import CaRConfig, load_config
-from car.model import CaR, argmax_masks
-from car.vocab import TEMPLATE_SETS, background_queries
+from car.model import CaR, background_texts, cam_texts
+from car.official import official_order
+from car.results import write_json_atomic
+from car.timing import STAGES, PathRun, PeakMemory, Progress, StageClock, _device_sync, _finish
+from car.vocab import TEMPLATE_SETS
 
-#: Stages every path reports (exclusive seconds); "other" is the rest of the path's wall time.
-STAGES = ("text", "cam_forward", "gradients", "caa", "prompts", "classifier", "crf", "other")
 #: Default sweeps (number of queries; (H, W) image sizes per world).
 SWEEP_QUERIES = {"real": (5, 20, 80, 150), "toy": (5, 10, 20, 40)}
 SWEEP_SIZES = {"real": ((188, 250), (375, 500), (750, 1000)), "toy": ((32, 32), (64, 64), (128, 128))}
@@ -67,133 +57,6 @@ SWEEP_PARTS = {"real": "proposal", "toy": "all"}
 #: work: at 150 queries it takes minutes on the toy models and about an hour on the real ones, on a 2-core CPU).
 SWEEP_PATHS = {"real": ("car",), "toy": ("car", "floor")}
 REAL_IMAGE_SIZE = (375, 500)  # (H, W): a typical Pascal VOC image, 500 x 375
-
-
-# --------------------------------------------------------------------------- timing and memory
-class StageClock:
-    """Exclusive wall-clock seconds per stage; nested stages pause their parent.
-
-    Args:
-        sync: called before every clock reading (``torch.cuda.synchronize`` on GPU), default none.
-    """
-
-    def __init__(self, sync: Callable[[], None] | None = None):
-        self.times: dict[str, float] = {s: 0.0 for s in STAGES}
-        self.counts: Counter = Counter()
-        self._stack: list[list] = []
-        self._sync = sync or (lambda: None)
-
-    @contextlib.contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        if stage not in self.times:
-            raise ValueError(f"unknown stage {stage!r}; valid: {', '.join(STAGES)}")
-        self._sync()
-        now = time.perf_counter()
-        if self._stack:
-            self.times[self._stack[-1][0]] += now - self._stack[-1][1]
-        self._stack.append([stage, now])
-        try:
-            yield
-        finally:
-            self._sync()
-            now = time.perf_counter()
-            name, start = self._stack.pop()
-            self.times[name] += now - start
-            if self._stack:
-                self._stack[-1][1] = now
-
-    def count(self, key: str, n: int = 1) -> None:
-        """Add ``n`` to the work counter ``key`` (e.g. image forwards)."""
-        self.counts[key] += int(n)
-
-    def wrap(self, fn: Callable, stage: str) -> Callable:
-        """``fn`` timed under ``stage``."""
-        @functools.wraps(fn)
-        def timed(*args, **kwargs):
-            with self(stage):
-                return fn(*args, **kwargs)
-        return timed
-
-    @contextlib.contextmanager
-    def patched(self, targets: Sequence[tuple[str, str, str]]) -> Iterator[None]:
-        """Temporarily replace ``module.attr`` by a timed wrapper for each (module, attr, stage)."""
-        saved = []
-        try:
-            for module_name, attr, stage in targets:
-                module = importlib.import_module(module_name)
-                original = getattr(module, attr)
-                saved.append((module, attr, original))
-                setattr(module, attr, self.wrap(original, stage))
-            yield
-        finally:
-            for module, attr, original in reversed(saved):
-                setattr(module, attr, original)
-
-    def finish(self, total: float) -> dict[str, float]:
-        """Stage seconds with "other" = ``total`` minus the timed stages."""
-        out = {s: v for s, v in self.times.items() if s != "other"}
-        out["other"] = max(0.0, total - sum(out.values()))
-        return out
-
-
-def _rss_bytes() -> int | None:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-class PeakMemory:
-    """Peak memory above the level at entry, during a with-block.
-
-    On CUDA: ``torch.cuda.max_memory_allocated`` above the entry allocation. On CPU: the resident set size of
-    this process sampled every ``interval`` seconds by a thread (torch's allocations are invisible to
-    tracemalloc); ``ru_maxrss`` is kept as a cross-check. Meaningful per path only in a fresh process.
-
-    Attributes (after exit):
-        peak_mb: float, peak extra memory in MiB; maxrss_mb: the process's lifetime peak RSS in MiB.
-    """
-
-    def __init__(self, device: torch.device | str = "cpu", interval: float = 0.002):
-        self.device = torch.device(device)
-        self.interval = interval
-        self.peak_mb: float | None = None
-        self.maxrss_mb: float | None = None
-
-    def __enter__(self) -> "PeakMemory":
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self._base = torch.cuda.memory_allocated(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            return self
-        self._base = _rss_bytes() or 0
-        self._peak = self._base
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self._peak = max(self._peak, _rss_bytes() or 0)
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.peak_mb = (torch.cuda.max_memory_allocated(self.device) - self._base) / 2**20
-            return
-        self._stop.set()
-        self._thread.join()
-        self._peak = max(self._peak, _rss_bytes() or 0)
-        self.peak_mb = (self._peak - self._base) / 2**20
-        try:
-            import resource  # POSIX only
-        except ImportError:
-            return
-        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-        self.maxrss_mb = maxrss / (2**20 if sys.platform == "darwin" else 2**10)
 
 
 # --------------------------------------------------------------------------- the common inputs
@@ -253,518 +116,53 @@ def world_models(world: str, device: str = "cpu") -> tuple[ClipBundle, ClipBundl
     """The world's proposal CLIP, classifier CLIP and config, reproducibly initialised.
 
     real: random-weight ``ViT-B-16`` (seed 0) and ``ViT-L-14`` (seed 1), the ``voc`` preset. toy: the shipped
-    toy CLIPs the ``toy_voc`` preset names (``proposal_model`` / ``classifier_model``), and that preset.
+    toy CLIPs the ``toy_voc`` preset names (``proposal_model`` / ``classifier_model``), and that preset. Both
+    with ``working_size=None``: every path times the image at the size it is given (the sweeps vary it).
     """
     if world == "real":
         torch.manual_seed(0)
         proposal = load_clip("ViT-B-16", pretrained=None, device=device)
         torch.manual_seed(1)
         classifier = load_clip("ViT-L-14", pretrained=None, device=device)
-        return proposal, classifier, load_config("voc")
+        return proposal, classifier, load_config("voc", working_size=None)
     if world == "toy":
-        cfg = load_config("toy_voc")
+        cfg = load_config("toy_voc", working_size=None)
         proposal = load_clip(cfg.proposal_model, device=device)
         same = cfg.classifier_model == cfg.proposal_model
         return proposal, proposal if same else load_clip(cfg.classifier_model, device=device), cfg
     raise ValueError(f"unknown benchmark world {world!r}; valid: real, toy")
 
 
-# --------------------------------------------------------------------------- results of one path
-@dataclass
-class PathRun:
-    """One timed run of a path.
-
-    Attributes:
-        name: "official", "car" or "floor".
-        total_s: wall seconds of the run (construction-time work such as the official background text excluded).
-        stages: exclusive seconds per stage of :data:`STAGES` (they sum to ``total_s``).
-        counts: work counters (backbone forwards, backwards, text encodings, classifier images).
-        steps: per step {"indices": int (N_t,), "proposals": float32 (N_t, H, W), "scores": float32 (N_t,)};
-            empty for the floor.
-        masks: bool (N, H, W) final masks (zeros for queries absent from the last step); None for the floor.
-        labels: int64 (H, W) label map; None for the floor.
-        cpu_s: process CPU seconds of the run, when the caller measured them (:meth:`WorldRunner.run`).
-    """
-
-    name: str
-    total_s: float
-    stages: dict[str, float]
-    counts: dict[str, int] = field(default_factory=dict)
-    steps: list[dict[str, np.ndarray]] = field(default_factory=list, repr=False)
-    masks: np.ndarray | None = field(default=None, repr=False)
-    labels: np.ndarray | None = field(default=None, repr=False)
-    cpu_s: float | None = None
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-ready timings and counters."""
-        out = {"total_s": round(self.total_s, 4), "stages": {k: round(v, 4) for k, v in self.stages.items()},
-               "counts": dict(self.counts)}
-        if self.cpu_s is not None:
-            out["cpu_s"] = round(self.cpu_s, 4)
-        return out
-
-
-def _finish(name: str, clock: StageClock, start: float, steps, masks, labels) -> PathRun:
-    clock._sync()
-    total = time.perf_counter() - start
-    return PathRun(name, total, clock.finish(total), dict(clock.counts), steps, masks, labels)
-
-
-def _final_masks(cfg: CaRConfig, image: np.ndarray, steps: list[dict], n: int, clock: StageClock):
-    """CRF (or argmax) on the last step's proposals → (masks bool (N, H, W), labels int64 (H, W))."""
-    last = steps[-1]
-    masks = np.zeros((n, *image.shape[:2]), bool)
-    scores = np.zeros(n, np.float32)
-    scores[last["indices"]] = last["scores"]
-    with clock("crf"):
-        if cfg.crf:
-            masks[last["indices"]] = postprocess.crf_masks(
-                image, last["proposals"], bg_factor=cfg.bg_factor, separate=cfg.mode == "refer",
-                iters=cfg.crf_iters, gaussian=cfg.crf_gaussian, bilateral=cfg.crf_bilateral)
-        else:
-            masks[last["indices"]] = argmax_masks(last["proposals"], cfg.bg_factor, separate=cfg.mode == "refer")
-    return masks, postprocess.label_map(masks, scores)
-
-
-def _cam_texts(cfg: CaRConfig, queries: Sequence[str], step: int) -> list[str]:
-    """The official CAM text rule (raw at step 1, ``cam_template`` from step 2) or the config's."""
-    templated = cfg.cam_text == "template" or (cfg.cam_text == "official" and step > 0)
-    return [cfg.cam_template.format(q) if templated else q for q in queries]
-
-
-def _background_texts(cfg: CaRConfig, queries: Sequence[str]) -> list[str]:
-    exclude = queries if cfg.background_exclude == "queries" else ()  # official: no word dropped (as car.model)
-    return [cfg.cam_template.format(w) for w in background_queries(cfg.background, exclude)]
-
-
-# --------------------------------------------------------------------------- the official loop order
-@contextlib.contextmanager
-def _trainable_head(bundle: ClipBundle) -> Iterator[None]:
-    """OpenAI ``clip.load`` leaves CLIP trainable, so the official backward also fills the ``.grad`` of block L,
-    ``ln_post``, ``proj`` and ``logit_scale``; open_clip bundles are frozen — unfreeze those for the official path."""
-    params = [*blocks(bundle)[-1].parameters(), *bundle.visual.ln_post.parameters(), bundle.model.logit_scale]
-    if isinstance(getattr(bundle.visual, "proj", None), torch.Tensor):
-        params.append(bundle.visual.proj)
-    flags = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(True)
-    try:
-        yield
-    finally:
-        for p, flag in zip(params, flags):
-            p.requires_grad_(flag)
-            p.grad = None
-
-
-def _official_minmax(cam: np.ndarray) -> np.ndarray:
-    """Official ``scale_cam_image`` without resize: (x − min) / (max + 1e-15)."""
-    cam = cam - cam.min()
-    return cam / (1e-15 + cam.max())
-
-
-def _official_query_cam(bundle: ClipBundle, feats: torch.Tensor, text: torch.Tensor, q: int,
-                        grid: tuple[int, int], clock: StageClock) -> tuple[np.ndarray, torch.Tensor]:
-    """One official ``CAM`` call: re-run block L with gradients, softmax over all texts, backward of query q.
-
-    Returns:
-        the grad-CAM float32 (h, w) in [0, 1] and block L's head-averaged attention (1, 1 + n, 1 + n).
-    """
-    last = blocks(bundle)[-1]
-    with clock("cam_forward"), torch.enable_grad():
-        with cam_mod.capture_output(last.ln_1) as ln1, cam_mod.capture_attention([last.attn]) as attn:
-            out = last(feats)
-        image = F.normalize(pool_and_project(bundle, out, pool="mean"), dim=-1)  # (1, D), mean of patches
-        probs = torch.softmax((bundle.model.logit_scale.exp() * image @ text.T).float(), -1)[0]  # (Q + K,)
-    clock.count("cam_block_L_forwards")
-    with clock("gradients"):
-        grads: list[torch.Tensor] = []
-        ln1[0].register_hook(grads.append)  # pytorch-grad-cam's tensor hook on the target layer's output
-        bundle.model.zero_grad()
-        probs[q].backward(retain_graph=True)
-        acts = ln1[0][0, 1:].detach().float().cpu().numpy()  # (n, C), CLS dropped (reshape_transform)
-        grad = grads[0][0, 1:].float().cpu().numpy()  # (n, C)
-        cam = np.maximum(acts @ grad.mean(0), 0).reshape(grid).astype(np.float32)  # ReLU(Σ_c α_c A_c)
-        cam = _official_minmax(_official_minmax(cam))  # per layer, then aggregate_multi_layers
-    clock.count("cam_backwards")
-    return cam, attn[0]
-
-
-def _official_caa(cam: np.ndarray, attn_maps: list[torch.Tensor], cfg: CaRConfig,
-                  size: tuple[int, int]) -> np.ndarray:
-    """The official per-query refinement (clipcam.py): Sinkhorn + symmetrise + square, box mask, propagate,
-    min–max, bilinear resize to the image. Returns float32 (H, W) in [0, 1]."""
-    import cv2
-
-    h, w = cam.shape
-    cv2.resize(cam, (size[1], size[0]))  # the official code also up-samples the raw CAM, then never uses it
-    aw = torch.stack([a[:, 1:, 1:] for a in attn_maps])[-cfg.attn_layers:].mean(0)[0].cpu().float()  # (n, n)
-    box = torch.from_numpy(caa.box_mask(cam, cfg.lam)).float().view(1, h * w)  # scoremap2bbox, (1, n)
-    trans = aw
-    for _ in range(cfg.sinkhorn_rounds):
-        trans = trans / trans.sum(0, keepdim=True)
-        trans = trans / trans.sum(1, keepdim=True)
-    trans = (trans + trans.T) / 2
-    trans = torch.linalg.matrix_power(trans, cfg.affinity_power)
-    refined = ((trans * box) @ torch.from_numpy(cam).view(-1, 1)).reshape(h, w).numpy().astype(np.float32)
-    return cv2.resize(_official_minmax(refined), (size[1], size[0]))  # scale_cam_image(.., (W, H))
-
-
-def _official_resize(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``scale_cam_image([cam], (W, H))``: min–max, then bilinear resize; float32 (H, W) in [0, 1]."""
-    import cv2
-
-    return cv2.resize(_official_minmax(cam), (size[1], size[0]))
-
-
-def _official_background_words(cfg: CaRConfig, queries: Sequence[str]) -> list[str]:
-    """The official thing-pass (or single-pass) background words: every word of the config's groups (the 23 CLIP-ES
-    words of every official config, none dropped); ``background_exclude: queries`` drops those equal to a query."""
-    return background_queries(cfg.background, queries if cfg.background_exclude == "queries" else ())
-
-
-def _official_forward_clip(classifier: ClipBundle, cfg: CaRConfig, prompted: list[np.ndarray],
-                           prompt_text: list, clock: StageClock) -> np.ndarray:
-    """Official ``get_mask_confidence`` + ``forward_clip`` → the diagonal P_ii, float32 (N,).
-
-    ``prompt_text`` is the official ``semantic_prompt_text``: a flat list of N strings (no templates: one softmax)
-    or a list of lists (templates, or the refer-mode bug's character lists: per list a softmax, summed, then a
-    softmax). Per list the texts and the whole batch of prompted images are encoded again (``forward_clip_single``).
-    """
-    stop = len(blocks(classifier)) - 1 if cfg.classifier_skip_last_block else None
-    with clock("classifier"):
-        x = torch.cat([cls_mod.preprocess(classifier, p[None], cfg.classifier_crop) for p in prompted])
-
-    def single(texts: Sequence[str]) -> torch.Tensor:
-        with clock("text"):
-            text = encode_text(classifier, list(texts))  # (N, D)
-        clock.count("text_encodings", len(texts))
-        with clock("classifier"), torch.no_grad():
-            tokens, _ = embed_patches(classifier, x)
-            image = F.normalize(pool_and_project(classifier, run_blocks(classifier, tokens, 0, stop)).float(), dim=-1)
-            p = torch.softmax(classifier.logit_scale * image @ text.T, -1)  # (N, N)
-        clock.count("classifier_images", len(prompted))
-        return p
-
-    if isinstance(prompt_text[0], list):
-        p = torch.softmax(sum(single(t) for t in prompt_text), -1)
-    else:
-        p = single(prompt_text)
-    return torch.diagonal(p).cpu().numpy().astype(np.float32)
-
-
-def _official_scores(classifier: ClipBundle, cfg: CaRConfig, prompted: list[np.ndarray],
-                     current: Sequence[str], clock: StageClock) -> np.ndarray:
-    """Official ``get_mask_confidence`` + ``forward_clip`` on the first stage's texts of ``current``: per template,
-    encode the texts and the whole batch of prompted images again; sum of per-template softmaxes, then a softmax
-    (the ``canonical`` set, i.e. no ``semantic_templates``: the flat list, one softmax)."""
-    return _official_forward_clip(classifier, cfg, prompted, _official_prompt_text(cfg, current), clock)
-
-
-def _official_prompt_text(cfg: CaRConfig, text: Sequence[str]) -> list:
-    """``_forward_car``'s initial ``semantic_prompt_text``: the template lists, or (no templates) the flat list of
-    canonical strings ``cam_text_template.format(t)``."""
-    if cfg.templates == "canonical":
-        return [cfg.cam_template.format(t) for t in text]
-    return [[template.format(t) for t in text] for template in TEMPLATE_SETS[cfg.templates]]
-
-
-def _official_filter_texts(kept: list[int], clip_text: list[str], prompt_text: list,
-                           char_bug: bool) -> tuple[list[str], list]:
-    """Official ``_filter_texts``: ``[[spt[i] for i in kept] for spt in semantic_prompt_text]``.
-
-    On a flat list of strings that comprehension indexes *characters* (the official refer-mode bug); with
-    ``char_bug`` False a flat list is filtered as strings instead (car's default)."""
-    filtered = [clip_text[i] for i in kept]
-    if isinstance(prompt_text[0], list) or char_bug:
-        return filtered, [[spt[i] for i in kept] for spt in prompt_text]
-    return filtered, [prompt_text[i] for i in kept]
-
-
-def _official_proposals(proposal: ClipBundle, cfg: CaRConfig, image: np.ndarray, cam_text: Sequence[str],
-                        background: torch.Tensor, clock: StageClock) -> list[np.ndarray]:
-    """``get_mask_proposals``: one ``CLIPCAM`` call with every text (semantic) or one call per text (refer), each
-    call re-running blocks 1..L−1; per query block L + one backward, the fallback without background queries, CAA.
-    Returns float32 (H, W) maps in [0, 1]."""
-    calls = [list(cam_text)] if cfg.mode == "semantic" else [[t] for t in cam_text]
-    resblocks = blocks(proposal)
-    out = []
-    for texts in calls:
-        with clock("cam_forward"), torch.no_grad():  # encode_image: blocks 1..L-1, every call
-            x = image_tensor(proposal, image, multiple=cfg.proposal_size_multiple)
-            with cam_mod.capture_attention([b.attn for b in resblocks[:-1]]) as maps:
-                tokens, grid = embed_patches(proposal, x)
-                feats = run_blocks(proposal, tokens, 0, len(resblocks) - 1)
-        clock.count("cam_backbone_forwards")
-        with clock("text"):  # zeroshot_classifier: one encode_text per query
-            fg = torch.cat([encode_text(proposal, [s]) for s in texts])
-        clock.count("text_encodings", len(texts))
-        text = torch.cat([fg, background]) if len(background) else fg
-        for q in range(len(texts)):
-            cam, last_attn = _official_query_cam(proposal, feats, text, q, grid, clock)
-            if cam.max() == 0 and len(background):  # fallback: foreground queries only
-                cam, last_attn = _official_query_cam(proposal, feats, fg, q, grid, clock)
-            if q == 0:
-                attn_maps = [*maps, last_attn]
-            with clock("caa"):
-                if cfg.cam_method == "caa":
-                    out.append(_official_caa(cam, attn_maps, cfg, image.shape[:2]))
-                else:  # plain grad-CAM (a config choice, e.g. the toy presets): min-max, resize to the image
-                    out.append(_official_resize(cam, image.shape[:2]))
-    return out
-
-
-def _official_car_call(proposal: ClipBundle, classifier: ClipBundle, cfg: CaRConfig, image: np.ndarray,
-                       text: Sequence[str], background: torch.Tensor, prompt_kinds: Sequence[str],
-                       schedule: Sequence[np.ndarray] | None, clock: StageClock):
-    """One official ``CaR.forward`` (``_forward_car`` → ``_forward_stage``), then its dense CRF.
-
-    ``schedule`` None: the official stop rule (keep P_ii > θ, the arg-max if none; stop when a stage keeps as many
-    as the stage before, the count starting at 0). Otherwise the kept set of step t is ``schedule[t + 1]``.
-
-    Returns:
-        (steps [{"indices", "proposals", "scores"}], masks bool (N, H, W), scores float32 (N,)).
-    """
-    clip_text = [cfg.cam_template.format(t) for t in text]
-    init_clip_text = list(clip_text)
-    prompt_text = _official_prompt_text(cfg, text)
-    idx = np.arange(len(text))
-    num_positive_last, prev, steps = 0, None, []
-    while True:
-        t = len(steps)
-        current = idx if schedule is None else np.asarray(schedule[t])
-        cam_text = _cam_texts(cfg, [text[i] for i in current], t)  # official: raw at stage 1, then cur_texts
-        proposals = np.stack(_official_proposals(proposal, cfg, image, cam_text, background, clock))
-        with clock("prompts"):  # one prompted image at a time
-            prompted = [prompts.apply(image, prompts.binarize(p, cfg.eta), prompt_kinds,
-                                      thickness=cfg.prompt_thickness, blur_kernel=cfg.blur_kernel)
-                        for p in proposals]
-        scores = _official_forward_clip(classifier, cfg, prompted, prompt_text, clock)
-        if schedule is None:
-            kept = [i for i, s in enumerate(scores) if s > cfg.theta] or [int(np.argmax(scores))]
-        else:
-            nxt = schedule[t + 1] if t + 1 < len(schedule) else current
-            kept = [int(np.flatnonzero(current == i)[0]) for i in nxt]
-        cur_clip = [init_clip_text[i] for i in current]
-        _, prompt_text = _official_filter_texts(kept, cur_clip, prompt_text, cfg.refer_text_bug)
-        if prev is not None and proposals.max() == 0:  # official: after the classifier, the last proposals —
-            proposals = prev[:len(current)]  # the full previous list, zipped with the survivors (audit C1)
-        steps.append({"indices": np.asarray(current), "proposals": proposals, "scores": scores})
-        prev = proposals
-        num_positive = len(kept)
-        done = num_positive == num_positive_last if schedule is None else t + 1 == len(schedule)
-        if done:
-            break
-        num_positive_last = num_positive
-        idx = current[kept]
-    last = steps[-1]
-    masks, _ = _final_masks(cfg, image, steps, len(text), clock)
-    final_scores = np.zeros(len(text), np.float32)
-    final_scores[last["indices"]] = last["scores"]
-    return steps, masks, final_scores
-
-
-def _official_assign_label(masks: np.ndarray, scores: np.ndarray, stuff_masks: np.ndarray | None = None,
-                           stuff_scores: np.ndarray | None = None, id_mapping: Sequence[int] | None = None,
-                           stuff_id_mapping: Sequence[int] | None = None) -> np.ndarray:
-    """Official ``assign_label`` (evaluate.py): from 0, the stuff masks in ascending score order, then the thing
-    masks in ascending score order over them; mask i paints ``id_mapping[i] + 1`` (default ``i + 1``) where
-    mask > 0.5, if its score is > 0. int64 (H, W)."""
-    labels = np.zeros(masks.shape[1:], np.int64)
-    layers = [] if stuff_masks is None else [(stuff_masks, stuff_scores, stuff_id_mapping)]
-    for layer_masks, layer_scores, ids in layers + [(masks, scores, id_mapping)]:
-        ids = np.arange(len(layer_scores)) if ids is None else np.asarray(ids)
-        for i in np.argsort(layer_scores):
-            if layer_scores[i] > 0:
-                labels[layer_masks[i] > 0.5] = ids[i] + 1
-    return labels
-
-
-def _official_merge(masks: np.ndarray, scores: np.ndarray, size: tuple[int, int], threshold: float = 0.5
-                    ) -> np.ndarray:
-    """Official ``merge_masks_simple`` (utils/merge_mask.py): the score-weighted mean of a sample's masks resized
-    to ``size`` = (H, W) and kept at ≥ 0.5; at ≤ 5 % of the image the union of every mask instead. bool (H, W)."""
-    import cv2
-
-    with np.errstate(invalid="ignore", divide="ignore"):  # a zero score sum: NaN, as the official 0 / 0
-        merged = (masks.astype(np.float32) * scores[:, None, None]).sum(0) / scores.sum()
-    merged = cv2.resize(merged.astype(np.float32), (size[1], size[0])) >= threshold
-    if merged.sum() <= 0.05 * size[0] * size[1]:
-        union = (masks > 0).any(0).astype(np.uint8)
-        merged = cv2.resize(union, (size[1], size[0])) > threshold
-    return merged
-
-
-def _official_gres_target(target_masks: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
-    """Official ``GReferDataset.__getitem__``: ``getMaskByRef(ref)[0]``, the first target's mask (empty when the
-    expression has no target). bool (H, W)."""
-    return np.asarray(target_masks[0], bool) if len(target_masks) else np.zeros(shape, bool)
-
-
-def _official_refer_prediction(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image: np.ndarray,
-                               sentences: Sequence[str], size: tuple[int, int] | None = None) -> np.ndarray:
-    """One referring sample as the official ``evaluate`` scores it: ``inference_car`` (all sentences of the sample
-    in one refer-mode call), then ``merge_masks_simple`` to the target size (default: the image's). bool (H, W)."""
-    run = official_order(proposal, classifier, config.replace(mode="refer"), image, sentences)
-    scores = np.zeros(len(sentences), np.float32)
-    scores[run.steps[-1]["indices"]] = run.steps[-1]["scores"]
-    return _official_merge(run.masks, scores, size or image.shape[:2])
-
-
-def _official_video(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, frames: Sequence[np.ndarray],
-                    expression: str) -> list[np.ndarray]:
-    """A referring video frame by frame (the official code has no video path; the paper's Ref-DAVIS numbers come
-    from per-frame referring CaR): :func:`_official_refer_prediction` on every frame with ``[expression]``."""
-    return [_official_refer_prediction(proposal, classifier, config, f, [expression]) for f in frames]
-
-
-def official_order(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image: np.ndarray,
-                   queries: Sequence[str], schedule: Sequence[np.ndarray] | None = None, *,
-                   clock: StageClock | None = None, background: torch.Tensor | None = None,
-                   stuff: Sequence[bool] | None = None) -> PathRun:
-    """The official code's order of work (``_forward_car`` → ``_forward_stage`` → ``CLIPCAM``), every mode.
-
-    Per step: blocks 1..L−1 re-run (no grad); each CAM text encoded alone (``zeroshot_classifier``); per query
-    block L re-run with gradients and one backward with ``retain_graph`` (hooks on ``ln_1``), the Sinkhorn
-    affinity recomputed and the box/propagation applied; each proposal prompted alone; the classifier run once
-    per template (or the flat list) on the batch of prompted images. Then a dense CRF on the last step's proposals.
-
-    * semantic: one CAM call with every query (softmax over [queries; background]), one joint CRF;
-    * refer (RefCOCO family, GRES, the frames of Ref-DAVIS): one CAM call and one 2-class CRF per sentence; the
-      classifier texts follow ``_filter_texts`` literally, with the character-indexing bug when
-      ``refer_text_bug`` is set;
-    * two passes (``stuff`` given and ``stuff_prompts`` set: Pascal Context, ADE): the official ``eval_semantic``,
-      one full call for the things (background: the config's words, all 23 kept) and one for the stuff
-      (background: the thing names, the stuff prompts), each with its own CRF; labels by ``assign_label``,
-      stuff painted first.
-
-    Args:
-        config: hyper-parameters (η, θ, λ, prompts, templates, CRF, ...); the loop order is the official one whatever
-            the config says; ``cam_method="gradcam"`` skips CAA as car does.
-        schedule: the query indices of each step (:func:`fixed_schedule`, single pass only); None = the official
-            stop rule.
-        background: the normalised background-query embeddings float (K, D) of a single pass; the official code
-            encodes them at construction, so they are computed (untimed) here when None.
-        stuff: bool per query marking the stuff classes (two passes).
-
-    Returns:
-        a :class:`PathRun` with steps (indices into ``queries``), masks and labels (index into ``queries``, −1 =
-        background, i.e. the official label map minus one).
-    """
-    cfg, clock = config, clock or StageClock()
-    if cfg.mode not in ("semantic", "refer"):
-        raise ValueError(f"unknown mode {cfg.mode!r}; valid: semantic, refer")
-    image = to_rgb_uint8(image)
-    n = len(queries)
-    is_stuff = np.zeros(n, bool) if stuff is None else np.asarray(stuff, bool)
-    two_pass = bool(cfg.stuff_prompts) and is_stuff.any() and (~is_stuff).any()
-    if two_pass and schedule is not None:
-        raise ValueError("a fixed schedule covers a single pass; pass schedule=None for two passes")
-    things, stuff_idx = np.flatnonzero(~is_stuff), np.flatnonzero(is_stuff)
-    if two_pass:  # eval_semantic: the thing call, then set_bg_cls(thing names) + stuff prompts for the stuff call
-        thing_words = ([queries[i] for i in stuff_idx] if cfg.thing_background == "stuff"
-                       else _official_background_words(cfg, queries))
-        passes = [(things, thing_words, cfg.prompts), (stuff_idx, [queries[i] for i in things], cfg.stuff_prompts)]
-    else:
-        passes = [(np.arange(n), _official_background_words(cfg, queries), cfg.prompts)]
-    embedded = [encode_text(proposal, [cfg.cam_template.format(w) for w in words])  # at construction: untimed
-                if background is None or two_pass else background for _, words, _ in passes]
-    start = time.perf_counter()
-    steps: list[dict] = []
-    masks = np.zeros((n, *image.shape[:2]), bool)
-    scores = np.zeros(n, np.float32)
-    with _trainable_head(proposal):
-        for (idx, _, kinds), bg in zip(passes, embedded):
-            sub = [queries[i] for i in idx]
-            sub_steps, sub_masks, sub_scores = _official_car_call(proposal, classifier, cfg, image, sub, bg, kinds,
-                                                                  schedule, clock)
-            steps += [dict(s, indices=idx[s["indices"]]) for s in sub_steps]
-            masks[idx], scores[idx] = sub_masks, sub_scores
-    if two_pass:  # assign_label with the passes' id mappings (here: the query indices)
-        labels = _official_assign_label(masks[things], scores[things], masks[stuff_idx], scores[stuff_idx],
-                                        things, stuff_idx) - 1
-    else:
-        labels = _official_assign_label(masks, scores) - 1
-    return _finish("official", clock, start, steps, masks, labels)
-
-
 # --------------------------------------------------------------------------- car, fixed schedule
-#: car's stage functions, timed by patching the module attributes car.model looks up at call time.
-CAR_STAGE_PATCHES: tuple[tuple[str, str, str], ...] = (
-    ("car.model", "encode_text", "text"),
-    ("car.cam", "encode_image", "cam_forward"),
-    ("car.cam", "gradcam", "gradients"),
-    ("car.affinity", "attention_affinity", "caa"),
-    ("car.affinity", "symmetric_affinity", "caa"),
-    ("car.affinity", "refine_with_affinity", "caa"),
-    ("car.cam", "upsample", "caa"),
-    ("car.prompts", "binarize", "prompts"),
-    ("car.prompts", "apply_batch", "prompts"),
-    ("car.classifier", "preprocess", "classifier"),
-    ("car.classifier", "encode_images", "classifier"),
-    ("car.classifier", "mask_scores", "classifier"),
-    ("car.postprocess", "crf_masks", "crf"),
-)
-
-
 def car_pipeline(model: CaR, image: np.ndarray, queries: Sequence[str], schedule: Sequence[np.ndarray], *,
                  clock: StageClock | None = None, parts: str = "all") -> PathRun:
-    """:class:`CaR` on ``image`` with a fixed schedule, timed per stage (the model's text cache is used as is).
+    """:class:`CaR` itself on ``image`` with a fixed schedule, timed per stage by its own clock hook.
 
-    The image-side work runs once (``encode_image``, the symmetric affinity), then per step ``model.propose``
-    and ``model.classify``, then ``model.post_process`` — the body of ``CaR.__call__`` / ``CaR.recur`` with
-    the stop rule replaced by ``schedule``.
+    ``model.set_image(image)`` then ``model.predict(queries, schedule=schedule)``: the stages are the ranges
+    ``CaR`` reports to ``model.clock`` (the model's text cache is used as is).
 
     Args:
-        parts: "all", or "proposal" (only the mask proposal generator: CAM, gradients, CAA; for sweeps).
+        parts: "all", or "proposal": the mask proposal generator f alone (CAM, gradients, CAA; for sweeps),
+            ``model.propose`` for each step's queries, with no classifier and no post-processing.
     """
     if parts not in ("all", "proposal"):
         raise ValueError(f"unknown parts {parts!r}; valid: all, proposal")
-    cfg, clock = model.config, clock or StageClock()
-    image = to_rgb_uint8(image)
+    clock = clock or StageClock()
+    saved, model.clock = model.clock, clock
     start = time.perf_counter()
-    steps: list[dict] = []
-    with clock.patched(CAR_STAGE_PATCHES), _counting_texts(clock):
-        state, aff = model.encode_image(image)  # CaR's own per-image work (size rounding, precision, CAA)
-        clock.count("cam_backbone_forwards")
-        clock.count("cam_block_L_forwards")
-        background = model.text_embeddings(model.proposal, _background_texts(cfg, queries))
-        for t, idx in enumerate(schedule):
-            current = [queries[i] for i in idx]
-            _, proposals = model.propose(state, aff, current, background, t)
-            clock.count("cam_backwards", len(current))
-            proposals = proposals.cpu().float().numpy()
-            scores = np.zeros(len(current), np.float32)
-            if parts == "all":
-                scores = model.classify(image, proposals, current)
-                clock.count("classifier_images", len(current))
-            steps.append({"indices": np.asarray(idx), "proposals": proposals, "scores": scores})
-        masks = labels = None
-        if parts == "all":
-            last = steps[-1]
-            final = np.zeros((len(queries), *image.shape[:2]), np.float32)
-            final_scores = np.zeros(len(queries), np.float32)
-            final[last["indices"]], final_scores[last["indices"]] = last["proposals"], last["scores"]
-            masks = model.post_process(image, final, final_scores)
-            labels = postprocess.label_map(masks, final_scores)
-    return _finish("car", clock, start, steps, masks, labels)
-
-
-@contextlib.contextmanager
-def _counting_texts(clock: StageClock) -> Iterator[None]:
-    """Count the texts car.model sends to the text encoder (cache misses)."""
-    import car.model as model_mod
-
-    original = model_mod.encode_text
-
-    def counted(bundle, texts):
-        clock.count("text_encodings", len(texts))
-        return original(bundle, texts)
-
-    model_mod.encode_text = counted
     try:
-        yield
+        ctx = model.set_image(image)
+        if parts == "proposal":
+            background = model._background(queries)
+            steps = [{"indices": np.asarray(idx), "scores": np.zeros(len(idx), np.float32), "proposals":
+                      model.propose(ctx.state, ctx.affinity, [queries[i] for i in idx], background, t)[1].numpy()}
+                     for t, idx in enumerate(schedule)]
+            return _finish("car", clock, start, steps, None, None)
+        result = model.predict(queries, schedule=schedule)
     finally:
-        model_mod.encode_text = original
+        model.clock = saved
+    steps = [{"indices": s.indices, "proposals": s.proposals, "scores": s.scores} for s in result.steps]
+    return _finish("car", clock, start, steps, result.masks, result.labels)
 
 
 # --------------------------------------------------------------------------- the floor
@@ -781,28 +179,28 @@ def floor(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image
     cfg, clock = config, clock or StageClock()
     image = to_rgb_uint8(image)
     templates = TEMPLATE_SETS[cfg.templates]
-    cam_texts = list(dict.fromkeys(s for t, idx in enumerate(schedule)
-                                   for s in _cam_texts(cfg, [queries[i] for i in idx], t)))
+    cam_strs = list(dict.fromkeys(s for t, idx in enumerate(schedule)
+                                   for s in cam_texts(cfg, [queries[i] for i in idx], t)))
     cls_texts = [tpl.format(q) for tpl in templates for q in queries]
     x_cls = cls_mod.preprocess(classifier, image[None], cfg.classifier_crop)  # (1, 3, S, S), untimed
     start = time.perf_counter()
     with clock("text"):
         if text:
-            fg_bg = encode_text(proposal, cam_texts + _background_texts(cfg, queries))
+            fg_bg = encode_text(proposal, cam_strs + background_texts(cfg, queries))
             encode_text(classifier, cls_texts)
             clock.count("text_encodings", len(fg_bg) + len(cls_texts))
         else:  # a warm vocabulary: any normalised embeddings will do for timing
-            fg_bg = F.normalize(torch.randn(len(cam_texts) + len(_background_texts(cfg, queries)),
+            fg_bg = F.normalize(torch.randn(len(cam_strs) + len(background_texts(cfg, queries)),
                                             proposal.visual.output_dim, device=proposal.device), dim=-1)
     with clock("cam_forward"):
         state = cam_mod.encode_image(proposal, image)
     clock.count("cam_backbone_forwards")
     clock.count("cam_block_L_forwards")
-    n_bg = len(fg_bg) - len(cam_texts)
+    n_bg = len(fg_bg) - len(cam_strs)
     for t, idx in enumerate(schedule):
-        rows = [cam_texts.index(s) for s in _cam_texts(cfg, [queries[i] for i in idx], t)]
+        rows = [cam_strs.index(s) for s in cam_texts(cfg, [queries[i] for i in idx], t)]
         with clock("gradients"):
-            scores = cam_mod.target_probabilities(state, fg_bg[rows], fg_bg[len(cam_texts):] if n_bg else
+            scores = cam_mod.target_probabilities(state, fg_bg[rows], fg_bg[len(cam_strs):] if n_bg else
                                                   fg_bg[:0], proposal.logit_scale)
             for s in scores:
                 torch.autograd.grad(s, state.activation, retain_graph=True)
@@ -844,7 +242,7 @@ def compare_gradients(bundle: ClipBundle, config: CaRConfig, image: np.ndarray, 
     the max difference of the CAMs and the chunk car picks by default (``car.cam.vjp_chunk``)."""
     state = cam_mod.encode_image(bundle, image)
     text = encode_text(bundle, list(queries))
-    bg = encode_text(bundle, _background_texts(config, queries))
+    bg = encode_text(bundle, background_texts(config, queries))
     out: dict[str, Any] = {"num_queries": len(queries), "default_chunk": cam_mod.vjp_chunk(state)}
     cams = {}
     for name, chunk in (("loop", 1), ("batched", max(2, len(queries)))):
@@ -860,52 +258,6 @@ def compare_gradients(bundle: ClipBundle, config: CaRConfig, image: np.ndarray, 
 
 
 # --------------------------------------------------------------------------- one world, side by side
-def _device_sync(device: torch.device) -> Callable[[], None] | None:
-    return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
-
-
-class Progress:
-    """What the benchmark is doing, one line per stage on stderr (``[bench   12 s] ...``), and a heartbeat every
-    ``every`` seconds while one long run goes on (the real official order takes minutes per image on a CPU).
-
-    Args:
-        enabled: False prints nothing.
-        every: heartbeat interval in seconds.
-        start: the ``time.monotonic()`` the elapsed seconds count from (default: now).
-    """
-
-    def __init__(self, enabled: bool = True, every: float = 20.0, start: float | None = None):
-        self.enabled, self.every = enabled, every
-        self.start = time.monotonic() if start is None else start
-
-    def __call__(self, message: str) -> None:
-        if self.enabled:
-            print(f"[bench {time.monotonic() - self.start:6.0f} s] {message}", file=sys.stderr, flush=True)
-
-    @contextlib.contextmanager
-    def running(self, what: str | Callable[[], str], clock: StageClock | None = None) -> Iterator[None]:
-        """Heartbeat lines until the block ends: ``what`` (or what it returns now), the seconds since entry, and
-        the clock's current stage."""
-        if not self.enabled:
-            yield
-            return
-        stop, t0 = threading.Event(), time.monotonic()
-
-        def beat() -> None:
-            while not stop.wait(self.every):
-                stage = clock._stack[-1][0] if clock is not None and clock._stack else ""
-                label = what() if callable(what) else what
-                self(f"  ... {label}: {time.monotonic() - t0:.0f} s" + (f" (in {stage})" if stage else ""))
-
-        thread = threading.Thread(target=beat, daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
-
-
 class WorldRunner:
     """One world's models and inputs, loaded once, and timed runs of any path on them.
 
@@ -930,7 +282,7 @@ class WorldRunner:
             encode_text(self.proposal, ["warm up"])
             cls_mod.encode_images(self.classifier, torch.zeros(1, 3, 32, 32, device=self.dev))
             # the official code encodes the background words at construction: untimed
-            self.background = encode_text(self.proposal, _background_texts(self.cfg, self.queries))
+            self.background = encode_text(self.proposal, background_texts(self.cfg, self.queries))
         self._warm_model: CaR | None = None
 
     def autocast(self):
@@ -1144,7 +496,7 @@ def _run_world(world: str, num_queries: int, steps: int, repeats: int, isolate: 
     out: dict[str, Any] = {"setup": {
         "world": world, "device": device, "precision": "fp16 (autocast)" if fp16 else "fp32",
         "image_hw": list(images[0].shape[:2]), "num_images": len(images), "num_queries": num_queries,
-        "queries": queries, "num_background": len(_background_texts(cfg, queries)),
+        "queries": queries, "num_background": len(background_texts(cfg, queries)),
         "num_templates": len(TEMPLATE_SETS[cfg.templates]), "schedule": [len(s) for s in schedule],
         "repeats": repeats, "statistic": "median round", "isolated": isolate, "interleaved": not isolate,
         "torch_threads": torch.get_num_threads()},
@@ -1278,8 +630,8 @@ def run_sweeps(world: str, path: str, proposal: ClipBundle, classifier: ClipBund
 
 def _warm_vocabulary(model: CaR, queries: Sequence[str], schedule: Sequence[np.ndarray], parts: str) -> None:
     cfg = model.config
-    texts = [s for t, idx in enumerate(schedule) for s in _cam_texts(cfg, [queries[i] for i in idx], t)]
-    model.text_embeddings(model.proposal, texts + _background_texts(cfg, queries))
+    texts = [s for t, idx in enumerate(schedule) for s in cam_texts(cfg, [queries[i] for i in idx], t)]
+    model.text_embeddings(model.proposal, texts + background_texts(cfg, queries))
     if parts == "all":
         model.text_embeddings(model.classifier, [t.format(q) for t in TEMPLATE_SETS[cfg.templates] for q in queries])
 
@@ -1416,66 +768,8 @@ def main(args) -> int:
                                                sweep=None if fp16 else sweep, num_images=opts["images"],
                                                image_size=size, progress=progress, threads=opts["threads"])
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
+    write_json_atomic(out, results)
     progress(f"done in {time.monotonic() - progress.start:.0f} s")
     print(format_report(results))
     print(f"wrote {out}")
     return 0
-
-
-# --------------------------------------------------------------------------- plots (used by the chapter)
-def plot_stages(world: dict[str, Any], title: str = "", ax=None):
-    """Stacked horizontal bars: seconds per stage of each path (cold and warm), from one world's results."""
-    import matplotlib.pyplot as plt
-
-    rows = [(name, p) for name, p in world["paths"].items()]
-    rows += [(f"{name} (warm)", p["warm"]) for name, p in world["paths"].items() if "warm" in p]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.4))
-    colours = plt.get_cmap("tab10").colors
-    for i, (name, p) in enumerate(rows):
-        left = 0.0
-        for j, st in enumerate(STAGES):
-            v = p["stages"][st]
-            ax.barh(i, v, left=left, color=colours[j], label=st if i == 0 else None)
-            left += v
-        ax.text(left, i, f" {left:.2f} s", va="center", fontsize=8)
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([r[0] for r in rows], fontsize=9)
-    ax.invert_yaxis()
-    ax.set_xlabel("seconds per image")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, ncol=4, loc="lower right")
-    return ax
-
-
-def plot_sweep(world: dict[str, Any], kind: str = "queries", title: str = "", ax=None):
-    """Seconds per image against the number of queries (``kind="queries"``) or image pixels (``"sizes"``)."""
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker as mticker
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.4))
-    ticks, labels = [], []
-    for name, p in world["paths"].items():
-        entries = p.get("sweep", {}).get(kind, [])
-        if not entries:
-            continue
-        xs = [e["num_queries"] if kind == "queries" else e["image_hw"][0] * e["image_hw"][1] for e in entries]
-        label = name + (" (proposals only)" if entries[0].get("parts") == "proposal" else "")
-        ax.plot(xs, [e["total_s"] for e in entries], "o-", label=label)
-        ticks, labels = xs, [str(x) if kind == "queries" else f"{e['image_hw'][1]}x{e['image_hw'][0]}"
-                             for x, e in zip(xs, entries)]
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xticks(ticks, labels)
-    ax.xaxis.set_minor_locator(mticker.NullLocator())
-    ax.yaxis.set_major_locator(mticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
-    ax.yaxis.set_minor_locator(mticker.NullLocator())
-    ax.set_xlabel("number of queries N" if kind == "queries" else "image size W x H (log of pixels)")
-    ax.set_ylabel("seconds per image")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    return ax

@@ -21,7 +21,20 @@ from typing import Any
 import yaml
 
 CONFIG_DIR = Path(__file__).parent / "configs"  # presets of the paper's tables
-TOY_CONFIG_DIR = Path(__file__).parent / "toy" / "configs"  # presets of the toy world
+#: More preset folders by world, registered by the worlds (:func:`register_config_dir`; the toy world's "toy").
+CONFIG_DIRS: dict[str, Path] = {}
+
+
+def register_config_dir(world: str, path: Path) -> None:
+    """Add a world's preset folder (``list_configs(world)`` lists it; ``load_config`` finds its names)."""
+    CONFIG_DIRS[world] = Path(path)
+
+
+def _world_dirs() -> dict[str, Path]:
+    from car.world import register_worlds
+
+    register_worlds()
+    return CONFIG_DIRS
 
 PROMPT_KINDS = ("circle", "contour", "blur", "gray", "mask", "box")
 
@@ -189,7 +202,7 @@ def config_from_dict(data: dict[str, Any]) -> CaRConfig:
 
 def list_configs(toy: bool = False) -> list[str]:
     """Names of the shipped presets, sorted: the paper's (``car/configs``) or, with ``toy``, the toy world's."""
-    return sorted(p.stem for p in (TOY_CONFIG_DIR if toy else CONFIG_DIR).glob("*.yaml"))
+    return sorted(p.stem for p in (_world_dirs()["toy"] if toy else CONFIG_DIR).glob("*.yaml"))
 
 
 def load_config(name_or_path: str | Path, **overrides: Any) -> CaRConfig:
@@ -205,8 +218,9 @@ def load_config(name_or_path: str | Path, **overrides: Any) -> CaRConfig:
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = CONFIG_DIR / f"{name_or_path}.yaml"
-        if not path.exists():
-            path = TOY_CONFIG_DIR / f"{name_or_path}.yaml"
+        for folder in _world_dirs().values() if not path.exists() else ():
+            if (folder / f"{name_or_path}.yaml").exists():
+                path = folder / f"{name_or_path}.yaml"
         if not path.exists():
             valid = list_configs() + list_configs(toy=True)
             raise ValueError(f"unknown config {str(name_or_path)!r}; available: {', '.join(valid)}")

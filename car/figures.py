@@ -7,7 +7,7 @@ chapters need once each: a small HTML/Markdown table, a confusion matrix, line c
 from __future__ import annotations
 
 import html
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -398,3 +398,62 @@ def agreement_table(rows: Sequence[dict] | None = None, caption: str | None = No
                  [[r["table"], r["finding"], fmt(r["paper"]), fmt(r["toy"]), r["verdict"], r["how"]] for r in rows],
                  caption=caption or "Where the toy world agrees with the paper (effects in mIoU points; > 0 means "
                                     "the paper's finding holds; computed from car.paper and the toy tables)")
+
+
+# --------------------------------------------------------------------------- benchmark plots (car.bench results)
+def plot_stages(world: dict[str, Any], title: str = "", ax=None):
+    """Stacked horizontal bars: seconds per stage of each path (cold and warm), from one world's results."""
+    import matplotlib.pyplot as plt
+
+    rows = [(name, p) for name, p in world["paths"].items()]
+    rows += [(f"{name} (warm)", p["warm"]) for name, p in world["paths"].items() if "warm" in p]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.4))
+    from car.timing import STAGES
+
+    colours = plt.get_cmap("tab10").colors
+    for i, (name, p) in enumerate(rows):
+        left = 0.0
+        for j, st in enumerate(STAGES):
+            v = p["stages"][st]
+            ax.barh(i, v, left=left, color=colours[j], label=st if i == 0 else None)
+            left += v
+        ax.text(left, i, f" {left:.2f} s", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([r[0] for r in rows], fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds per image")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=4, loc="lower right")
+    return ax
+
+
+def plot_sweep(world: dict[str, Any], kind: str = "queries", title: str = "", ax=None):
+    """Seconds per image against the number of queries (``kind="queries"``) or image pixels (``"sizes"``)."""
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker as mticker
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.4))
+    ticks, labels = [], []
+    for name, p in world["paths"].items():
+        entries = p.get("sweep", {}).get(kind, [])
+        if not entries:
+            continue
+        xs = [e["num_queries"] if kind == "queries" else e["image_hw"][0] * e["image_hw"][1] for e in entries]
+        label = name + (" (proposals only)" if entries[0].get("parts") == "proposal" else "")
+        ax.plot(xs, [e["total_s"] for e in entries], "o-", label=label)
+        ticks, labels = xs, [str(x) if kind == "queries" else f"{e['image_hw'][1]}x{e['image_hw'][0]}"
+                             for x, e in zip(xs, entries)]
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(ticks, labels)
+    ax.xaxis.set_minor_locator(mticker.NullLocator())
+    ax.yaxis.set_major_locator(mticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_locator(mticker.NullLocator())
+    ax.set_xlabel("number of queries N" if kind == "queries" else "image size W x H (log of pixels)")
+    ax.set_ylabel("seconds per image")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return ax

@@ -7,16 +7,19 @@
              h_t = σ(P_t)                   drop queries with P_ii below θ        Eq. 6
     until h_t == h_{t-1};  masks = post_process(y_T)
 
-``CaR(proposal, classifier, config)(image, queries) -> Result``. The image-side work of f (backbone forward,
-attention affinity) and every text embedding are computed once per image / vocabulary and reused at every
-step; all prompted images of a step go through g as one batch.
+``CaR(proposal, classifier, config)(image, queries) -> Result``, or, the way SAM splits it,
+``model.set_image(image)`` once and ``model.predict(queries)`` for every query set. The image-side work of f
+(backbone forward, attention affinity) is done once per image and every text embedding once per vocabulary,
+and both are reused at every step; all prompted images of a step go through g as one batch. A caller may fix
+the stop schedule (``predict(queries, schedule=...)``, as the benchmark does) and time the stages with a clock
+(``model.clock``); every stage is also a ``torch.profiler.record_function`` range named ``car.<stage>``.
 """
 from __future__ import annotations
 
 import contextlib
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, ContextManager, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -29,6 +32,46 @@ from car.backbones import ClipBundle, encode_text, load_clip, to_rgb_uint8
 from car.config import CaRConfig, load_config
 from car.image import resize_masks, resize_to_working
 from car.vocab import TEMPLATE_SETS, background_queries
+
+
+#: The stages a clock sees, in pipeline order (``Clock`` and :mod:`car.bench`).
+STAGES = ("text", "cam_forward", "gradients", "caa", "prompts", "classifier", "crf")
+
+
+class Clock(Protocol):
+    """What :class:`CaR` reports its work to: ``clock(stage)`` wraps a stage, ``clock.count(key, n)`` counts work
+    (``text_encodings``, ``cam_backbone_forwards``, ``cam_backwards``, ``classifier_images``)."""
+
+    def __call__(self, stage: str) -> ContextManager: ...
+
+    def count(self, key: str, n: int = 1) -> None: ...
+
+
+class _NoClock:
+    """The default clock: times nothing."""
+
+    def __call__(self, stage: str) -> ContextManager:
+        return contextlib.nullcontext()
+
+    def count(self, key: str, n: int = 1) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ImageContext:
+    """What :meth:`CaR.set_image` keeps for :meth:`CaR.predict`.
+
+    Attributes:
+        full_shape: (H, W) of the input; masks and labels come back at this size.
+        image: uint8 (h, w, 3) RGB at the working size, the image every CLIP pass and the CRF see.
+        state: the CAM backbone's pass (:class:`car.cam.ImageState`).
+        affinity: float (n, n), CAA's affinity, or None when the config proposes without CAA.
+    """
+
+    full_shape: tuple[int, int]
+    image: np.ndarray = field(repr=False)
+    state: cam_mod.ImageState = field(repr=False)
+    affinity: torch.Tensor | None = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -78,6 +121,21 @@ class Result:
         return [q for q, s in zip(self.queries, self.scores) if s > 0]
 
 
+def cam_texts(cfg: CaRConfig, queries: Sequence[str], step: int) -> list[str]:
+    """The texts of f's CAM at ``step`` (0-based): the raw query, or ``cam_template`` around it (config
+    ``cam_text``: "official" — raw at step 1, the template from step 2 —, "template" or "raw")."""
+    templated = cfg.cam_text == "template" or (cfg.cam_text == "official" and step > 0)
+    return [cfg.cam_template.format(q) if templated else q for q in queries]
+
+
+def background_texts(cfg: CaRConfig, queries: Sequence[str], words: Sequence[str] | None = None) -> list[str]:
+    """The background texts of f's CAM softmax: ``words``, or every word of the config's ``background`` groups
+    (official: none dropped; ``background_exclude: queries`` drops those equal to a query), in ``cam_template``."""
+    if words is None:
+        words = background_queries(cfg.background, queries if cfg.background_exclude == "queries" else ())
+    return [cfg.cam_template.format(w) for w in words]
+
+
 def check_queries(queries: Sequence[str], allow_duplicates: bool = False) -> list[str]:
     """Validate a query list: non-empty strings, no duplicates (semantic mode).
 
@@ -120,7 +178,15 @@ class CaR:
             classifier = self.proposal
         self.classifier = load_clip(classifier) if isinstance(classifier, str) else classifier
         self.mask_generator = mask_generator
+        self.clock: Clock = _NoClock()
         self._text_cache: dict[tuple[int, str], torch.Tensor] = {}
+        self._context: ImageContext | None = None
+
+    @contextlib.contextmanager
+    def _stage(self, name: str):
+        """One stage of the pipeline: a profiler range ``car.<name>`` and the clock's ``name``."""
+        with torch.profiler.record_function(f"car.{name}"), self.clock(name):
+            yield
 
     @classmethod
     def from_config(cls, config: CaRConfig | str, proposal: ClipBundle | str | None = None,
@@ -156,7 +222,8 @@ class CaR:
         missing = [t for t in dict.fromkeys(texts) if (id(bundle), t) not in self._text_cache]
         if missing:
             self._warn_long(bundle, missing)
-            with self._autocast(bundle):
+            self.clock.count("text_encodings", len(missing))
+            with self._stage("text"), self._autocast(bundle):
                 encoded = encode_text(bundle, missing).float()
             for t, e in zip(missing, encoded):
                 self._text_cache[(id(bundle), t)] = e
@@ -180,28 +247,21 @@ class CaR:
             return contextlib.nullcontext()
         return torch.autocast(device_type=torch.device(bundle.device).type, dtype=dtype)
 
-    def _cam_texts(self, queries: Sequence[str], step: int) -> list[str]:
-        rule = self.config.cam_text
-        templated = rule == "template" or (rule == "official" and step > 0)
-        return [self.config.cam_template.format(q) if templated else q for q in queries]
-
-    def _background(self, queries: Sequence[str], groups: Sequence[str] | None = None,
-                    words: Sequence[str] | None = None) -> torch.Tensor:
-        """Background-query embeddings float (K, D): ``words``, or the words of ``groups`` (default: the config's)."""
-        if words is None:  # official: every word of the groups, also one equal to a query (background_exclude)
-            exclude = queries if self.config.background_exclude == "queries" else ()
-            words = background_queries(groups or self.config.background, exclude)
-        texts = [self.config.cam_template.format(w) for w in words]
-        return self.text_embeddings(self.proposal, texts)
+    def _background(self, queries: Sequence[str], words: Sequence[str] | None = None) -> torch.Tensor:
+        """Background-query embeddings float (K, D) of :func:`background_texts`."""
+        return self.text_embeddings(self.proposal, background_texts(self.config, queries, words))
 
     # ------------------------------------------------------------------ the segmenter (one step)
     def propose(self, state: cam_mod.ImageState, affinity: torch.Tensor | None, queries: Sequence[str],
                 background: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """f(x, h): raw CAMs float (N, h, w) and proposals float (N, H, W) in [0, 1]."""
-        text = self.text_embeddings(self.proposal, self._cam_texts(queries, step))
-        raw = cam_mod.gradcam(state, text, background, self.proposal.logit_scale, self.config.mode).float()
-        refined = raw if affinity is None else caa.refine_with_affinity(raw, affinity, self.config.lam)
-        return raw, cam_mod.upsample(refined, state.size).clamp(0, 1)
+        text = self.text_embeddings(self.proposal, cam_texts(self.config, queries, step))
+        self.clock.count("cam_backwards", len(queries))
+        with self._stage("gradients"):
+            raw = cam_mod.gradcam(state, text, background, self.proposal.logit_scale, self.config.mode).float()
+        with self._stage("caa"):
+            refined = raw if affinity is None else caa.refine_with_affinity(raw, affinity, self.config.lam)
+            return raw, cam_mod.upsample(refined, state.size).clamp(0, 1)
 
     def classify(self, image: np.ndarray, proposals: np.ndarray, queries: Sequence[str],
                  kinds: Sequence[str] | None = None, texts: Sequence[Sequence[str]] | None = None) -> np.ndarray:
@@ -213,18 +273,21 @@ class CaR:
                 formatted with ``queries``); see :meth:`classifier_texts`.
         """
         cfg = self.config
-        masks = np.stack([prompts.binarize(p, cfg.eta) for p in proposals])
-        prompted = prompts.apply_batch(image, masks, kinds or cfg.prompts, thickness=cfg.prompt_thickness,
-                                       blur_kernel=cfg.blur_kernel)
-        x = cls_mod.preprocess(self.classifier, prompted, cfg.classifier_crop)
-        with self._autocast(self.classifier):
-            img = cls_mod.encode_images(self.classifier, x, cfg.classifier_skip_last_block)
+        with self._stage("prompts"):
+            masks = np.stack([prompts.binarize(p, cfg.eta) for p in proposals])
+            prompted = prompts.apply_batch(image, masks, kinds or cfg.prompts, thickness=cfg.prompt_thickness,
+                                           blur_kernel=cfg.blur_kernel)
         if texts is None:
             texts = [[t.format(q) for q in queries] for t in TEMPLATE_SETS[cfg.templates]]
         flat = self.text_embeddings(self.classifier, [s for row in texts for s in row])
         text = flat.reshape(len(texts), len(queries), -1)  # (T, N, D): one text call for every template
-        p = cls_mod.mask_scores(img, text, self.classifier.logit_scale, cfg.classifier_score)
-        return cls_mod.diagonal_scores(p).cpu().numpy()
+        self.clock.count("classifier_images", len(queries))
+        with self._stage("classifier"):
+            x = cls_mod.preprocess(self.classifier, prompted, cfg.classifier_crop)
+            with self._autocast(self.classifier):
+                img = cls_mod.encode_images(self.classifier, x, cfg.classifier_skip_last_block)
+            p = cls_mod.mask_scores(img, text, self.classifier.logit_scale, cfg.classifier_score)
+            return cls_mod.diagonal_scores(p).cpu().numpy()
 
     def classifier_texts(self, queries: Sequence[str], active: np.ndarray, step: int) -> list[list[str]]:
         """The classifier texts of a step: T rows of N strings for the active queries (indices into ``queries``).
@@ -261,26 +324,34 @@ class CaR:
         affinity float (n, n) when the config proposes with CAA (else None). ``image``: uint8 (H, W, 3) RGB at
         the working size."""
         cfg = self.config
-        with self._autocast(self.proposal):
+        self.clock.count("cam_backbone_forwards")
+        self.clock.count("cam_block_L_forwards")
+        with self._stage("cam_forward"), self._autocast(self.proposal):
             state = cam_mod.encode_image(self.proposal, image, cfg.proposal_size_multiple)
         if cfg.cam_method != "caa":
             return state, None
-        return state, caa.symmetric_affinity(caa.attention_affinity(state.attention, cfg.attn_layers),
-                                             cfg.sinkhorn_rounds, cfg.affinity_power)
+        with self._stage("caa"):
+            return state, caa.symmetric_affinity(caa.attention_affinity(state.attention, cfg.attn_layers),
+                                                 cfg.sinkhorn_rounds, cfg.affinity_power)
 
     # ------------------------------------------------------------------ the recurrence
     def recur(self, image: np.ndarray, queries: Sequence[str], state: cam_mod.ImageState,
               affinity: torch.Tensor | None, background: torch.Tensor,
-              prompt_kinds: tuple[str, ...] | None = None) -> tuple[list[Step], np.ndarray, np.ndarray]:
+              prompt_kinds: tuple[str, ...] | None = None,
+              schedule: Sequence[Sequence[int]] | None = None) -> tuple[list[Step], np.ndarray, np.ndarray]:
         """Run Algorithm 1 on ``queries``.
 
+        Args:
+            schedule: a fixed stop schedule instead of σ's: the indices (into ``queries``) that enter each step,
+                each a subset of the one before; the recurrence runs ``len(schedule)`` steps and ends with every
+                query of the last step kept. The scores are still computed (for timing and comparison).
         Returns:
             (steps, final proposals float (N, H, W) with zeros for removed queries, final scores float (N,));
             without recurrence (T = 1) every query keeps its step-1 proposal and score.
         """
         cfg = self.config
         n = len(queries)
-        active = np.arange(n)
+        active = np.arange(n) if schedule is None else np.asarray(schedule[0], dtype=np.int64)
         steps: list[Step] = []
         previous = None
         min_steps = 2 if cfg.theta_rule == "official" else 1  # official: step 1 compares against 0 kept
@@ -294,33 +365,46 @@ class CaR:
             bug = cfg.refer_text_bug and t > 0 and len(TEMPLATE_SETS[cfg.templates]) == 1
             texts = {"texts": self.classifier_texts(queries, active, t)} if bug else {}  # else: classify's default
             scores = self.classify(image, proposals, current, prompt_kinds, **texts)
-            keep = self.prune(scores)
+            if schedule is None:
+                keep = self.prune(scores)
+                done = (keep.all() and t + 1 >= min_steps) or not cfg.recurrence
+                done = done or (cfg.max_steps is not None and t + 1 >= cfg.max_steps)
+            else:
+                done = t + 1 >= len(schedule)
+                keep = np.ones(len(active), bool) if done else np.isin(active, schedule[t + 1])
             steps.append(Step(tuple(current), active.copy(), scores, keep, proposals, raw.cpu().numpy()))
             previous = proposals
-            done = (keep.all() and t + 1 >= min_steps) or not cfg.recurrence
-            if cfg.max_steps is not None and t + 1 >= cfg.max_steps:
-                done = True
             if done:
                 break
             active = active[keep]
         final = np.zeros((n, *image.shape[:2]), np.float32)
         final_scores = np.zeros(n, np.float32)
-        if steps and not cfg.recurrence:  # T = 1 (Algorithm 1 stopped after one step): post_process(proposals)
-            final[steps[0].indices] = steps[0].proposals
-            final_scores[steps[0].indices] = steps[0].scores
-        elif steps:
-            last = steps[-1]
-            kept = last.indices[last.kept]
-            final[kept] = last.proposals[last.kept]
-            final_scores[kept] = last.scores[last.kept]
+        # the last step's kept queries; T = 1 (Algorithm 1 stopped after one step): post_process(every proposal)
+        last = steps[-1]
+        kept = last.kept if cfg.recurrence or schedule is not None else np.ones(len(last.indices), bool)
+        final[last.indices[kept]] = last.proposals[kept]
+        final_scores[last.indices[kept]] = last.scores[kept]
         return steps, final, final_scores
 
-    def __call__(self, image, queries: Sequence[str], *, stuff: Sequence[bool] | None = None) -> Result:
-        """Segment ``image`` (uint8 (H, W, 3) RGB numpy or PIL; gray/RGBA/16-bit are converted) with ``queries``.
+    def set_image(self, image) -> ImageContext:
+        """The per-image work, done once for every query set :meth:`predict` is asked (SAM's ``set_image``).
 
-        Photos of any size: the pipeline (CLIP passes, CRF) runs at ``config.working_size`` (longer side, never
-        upscaled; :mod:`car.image`), and ``masks`` / ``labels`` come back at the input's size; ``proposals`` and
-        the steps' maps stay at the working size. A PIL image's EXIF orientation is applied.
+        ``image``: uint8 (H, W, 3) RGB numpy or PIL (gray/RGBA/16-bit converted, EXIF orientation applied). It is
+        shrunk to ``config.working_size`` (longer side, never upscaled; :mod:`car.image`), then the CAM backbone
+        runs and CAA's affinity is computed (:meth:`encode_image`).
+        """
+        full = to_rgb_uint8(image)  # the input: EXIF applied, any mode converted
+        work = resize_to_working(full, self.config.working_size)  # every CLIP pass and the CRF run at this size
+        state, aff = self.encode_image(work)
+        self._context = ImageContext(full.shape[:2], work, state, aff)
+        return self._context
+
+    def predict(self, queries: Sequence[str], *, stuff: Sequence[bool] | None = None,
+                schedule: Sequence[Sequence[int]] | None = None) -> Result:
+        """Segment the image of the last :meth:`set_image` with ``queries``.
+
+        ``masks`` / ``labels`` come back at the input's size; ``proposals`` and the steps' maps stay at the
+        working size.
 
         Args:
             stuff: optional bool per query marking "stuff" classes; with a config that has ``stuff_prompts``, things
@@ -329,17 +413,25 @@ class CaR:
                 ``thing_background: stuff``, the stuff names). With ``two_pass_crf: per_pass`` (official) each pass
                 gets its own dense CRF, so a pixel may be claimed by a thing and a stuff mask, and the label map
                 paints stuff first and things over it; ``joint`` runs one CRF over both passes' proposals.
+            schedule: a fixed stop schedule (see :meth:`recur`), e.g. :func:`car.bench.fixed_schedule`; one pass only.
+
+        Raises:
+            RuntimeError: no image was set.
+            ValueError: bad queries, a ``stuff`` of the wrong length, or a schedule with a two-pass split.
         """
-        cfg = self.config
-        full = to_rgb_uint8(image)  # the input: EXIF applied, any mode converted
-        image = resize_to_working(full, cfg.working_size)  # every CLIP pass and the CRF run at this size
+        if self._context is None:
+            raise RuntimeError("no image set: call model.set_image(image) before model.predict(queries), "
+                               "or call model(image, queries)")
+        ctx, cfg = self._context, self.config
+        image = ctx.image
         queries = check_queries(queries, allow_duplicates=cfg.mode == "refer")
-        state, aff = self.encode_image(image)
         n = len(queries)
         is_stuff = np.zeros(n, bool) if stuff is None else np.asarray(stuff, bool)
         if is_stuff.shape != (n,):
             raise ValueError(f"stuff must have one bool per query ({n}); got shape {is_stuff.shape}")
         two_pass = bool(cfg.stuff_prompts) and is_stuff.any() and (~is_stuff).any()
+        if two_pass and schedule is not None:
+            raise ValueError("a fixed schedule runs one pass; drop stuff= or the config's stuff_prompts")
         proposals = np.zeros((n, *image.shape[:2]), np.float32)
         scores = np.zeros(n, np.float32)
         steps: list[Step] = []
@@ -352,16 +444,24 @@ class CaR:
         for idx, bg_words, kinds in groups:
             sub = [queries[i] for i in idx]
             background = self._background(queries, words=bg_words)
-            sub_steps, sub_prop, sub_scores = self.recur(image, sub, state, aff, background, kinds)
+            sub_steps, sub_prop, sub_scores = self.recur(image, sub, ctx.state, ctx.affinity, background, kinds,
+                                                         schedule)
             steps += [Step(s.queries, idx[s.indices], s.scores, s.kept, s.proposals, s.raw_cams) for s in sub_steps]
             proposals[idx], scores[idx] = sub_prop, sub_scores
             if per_pass:  # official: each pass is one CaR call with its own CRF; the passes' masks overlap
                 masks[idx] = self.post_process(image, sub_prop, sub_scores)
         if not per_pass:
             masks = self.post_process(image, proposals, scores)
-        masks = resize_masks(masks, full.shape[:2])  # back to the input's size (a no-op when it was not resized)
+        masks = resize_masks(masks, ctx.full_shape)  # back to the input's size (a no-op when it was not resized)
         labels = postprocess.label_map(masks, scores, paint_first=is_stuff if two_pass else None)
         return Result(tuple(queries), labels, masks, scores, steps, proposals)
+
+    def __call__(self, image, queries: Sequence[str], *, stuff: Sequence[bool] | None = None,
+                 schedule: Sequence[Sequence[int]] | None = None) -> Result:
+        """Segment ``image`` with ``queries``: :meth:`set_image` then :meth:`predict` (see both)."""
+        check_queries(queries, allow_duplicates=self.config.mode == "refer")  # fail before the backbone pass
+        self.set_image(image)
+        return self.predict(queries, stuff=stuff, schedule=schedule)
 
     def post_process(self, image: np.ndarray, proposals: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """§3.4: dense CRF (joint in semantic mode, per query in refer mode), then optional SAM → bool (N, H, W)."""
@@ -370,17 +470,21 @@ class CaR:
         masks = np.zeros(proposals.shape, bool)
         if not alive.any():
             return masks
-        if cfg.crf:
-            masks[alive] = postprocess.crf_masks(
-                image, proposals[alive], bg_factor=cfg.bg_factor, separate=cfg.mode == "refer", iters=cfg.crf_iters,
-                gaussian=cfg.crf_gaussian, bilateral=cfg.crf_bilateral)
-        else:
-            masks[alive] = argmax_masks(proposals[alive], cfg.bg_factor, separate=cfg.mode == "refer")
+        with self._stage("crf"):
+            masks[alive] = self._dense_masks(image, proposals[alive])
         if cfg.sam:
             masks[alive] = postprocess.sam_ensemble(image, masks[alive], self.mask_generator,
                                                     iom_thresh=cfg.iom_thresh, iou_thresh=cfg.iou_thresh,
                                                     min_pred_thresh=cfg.min_pred_thresh)
         return masks
+
+    def _dense_masks(self, image: np.ndarray, proposals: np.ndarray) -> np.ndarray:
+        """The dense CRF (or, with ``crf: false``, its label rule alone) → bool (N, H, W)."""
+        cfg = self.config
+        if cfg.crf:
+            return postprocess.crf_masks(image, proposals, bg_factor=cfg.bg_factor, separate=cfg.mode == "refer",
+                                         iters=cfg.crf_iters, gaussian=cfg.crf_gaussian, bilateral=cfg.crf_bilateral)
+        return argmax_masks(proposals, cfg.bg_factor, separate=cfg.mode == "refer")
 
 
 def resolve_precision(precision: str, device: torch.device | str) -> torch.dtype | None:

@@ -91,6 +91,10 @@ def background_queries(groups: Sequence[str], exclude: Sequence[str] = ()) -> li
     """
     excluded = {q.strip().lower() for q in exclude}
     words: list[str] = []
+    if any(g not in BACKGROUND_GROUPS for g in groups):
+        from car.world import register_worlds
+
+        register_worlds()  # the toy world's groups
     for group in groups:
         if group not in BACKGROUND_GROUPS:
             raise ValueError(f"unknown background group {group!r}; valid: {', '.join(BACKGROUND_GROUPS)}")

@@ -11,12 +11,24 @@
 """
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 from dataclasses import dataclass
 
 #: The environment variable that switches on the random-weights mode (tests only; never on by default).
 RANDOM_WEIGHTS_ENV = "CAR_RANDOM_WEIGHTS"
 RANDOM_LABEL = "real CLIP, random weights: mechanics only"
+#: Modules that register a world's presets, datasets and background-query groups with the core. ``import car``
+#: loads none of them; a registry asked for a name it does not hold loads them first (:func:`register_worlds`).
+WORLD_MODULES = ("car.toy",)
+
+
+@functools.cache
+def register_worlds() -> None:
+    """Import :data:`WORLD_MODULES` once, so that they register what they provide."""
+    for name in WORLD_MODULES:
+        importlib.import_module(name)
 
 
 def random_weights() -> bool:

@@ -12,7 +12,7 @@ import torch
 
 import car.cam
 import car.model
-from car import CaR, bench, load_config
+from car import CaR, bench, load_config, official
 from car.vocab import TEMPLATE_SETS
 
 QUERIES = ["cat", "dog", "sky", "red square", "tree"]
@@ -36,9 +36,9 @@ def runs(clip_tiny, cfg):
     img = np.zeros((40, 56, 3), np.uint8)
     img[:20], img[20:], img[8:24, 10:26] = (40, 80, 200), (40, 160, 60), (220, 30, 30)
     schedule = bench.fixed_schedule(len(QUERIES), 3)
-    official = bench.official_order(clip_tiny, clip_tiny, cfg, img, QUERIES, schedule)
+    reference = official.official_order(clip_tiny, clip_tiny, cfg, img, QUERIES, schedule)
     ours = bench.car_pipeline(CaR(clip_tiny, clip_tiny, cfg), img, QUERIES, schedule)
-    return official, ours, schedule, img
+    return reference, ours, schedule, img
 
 
 def test_fixed_schedule_halves_the_queries_each_step() -> None:
@@ -68,13 +68,13 @@ def test_official_order_follows_a_plain_grad_cam_config_like_car(clip_tiny, cfg,
     The tiny model's raw CAMs peak near 1e-7..1e-6: both paths use the official min–max guard (1e-15)."""
     gc = cfg.replace(cam_method="gradcam")
     schedule = bench.fixed_schedule(3, 2)
-    official = bench.official_order(clip_tiny, clip_tiny, gc, rgb, QUERIES[:3], schedule)
+    reference = official.official_order(clip_tiny, clip_tiny, gc, rgb, QUERIES[:3], schedule)
     ours = bench.car_pipeline(CaR(clip_tiny, clip_tiny, gc), rgb, QUERIES[:3], schedule)
-    for so, sc in zip(official.steps, ours.steps):
+    for so, sc in zip(reference.steps, ours.steps):
         np.testing.assert_allclose(so["proposals"], sc["proposals"], atol=1e-3)
-    assert np.array_equal(official.masks, ours.masks)
-    with_caa = bench.official_order(clip_tiny, clip_tiny, cfg, rgb, QUERIES[:3], schedule)
-    assert np.abs(with_caa.steps[0]["proposals"] - official.steps[0]["proposals"]).max() > 0.05  # CAA changes maps
+    assert np.array_equal(reference.masks, ours.masks)
+    with_caa = official.official_order(clip_tiny, clip_tiny, cfg, rgb, QUERIES[:3], schedule)
+    assert np.abs(with_caa.steps[0]["proposals"] - reference.steps[0]["proposals"]).max() > 0.05  # CAA changes maps
 
 
 def test_each_path_does_the_work_its_order_implies(runs, clip_tiny, cfg) -> None:

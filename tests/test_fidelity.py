@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from car import CaR, bench, load_config
+from car import CaR, load_config
+from car import official as reference
 from car import classifier as cls_mod
 from car.backbones import image_tensor
 from car.cam import encode_image
@@ -28,7 +29,7 @@ def _scripted_passes(model, monkeypatch, thing_map, stuff_map):
     """Replace the recurrence: the thing pass returns ``thing_map``, the stuff pass ``stuff_map`` (score 0.9)."""
     maps = iter([thing_map, stuff_map])
 
-    def recur(image, queries, state, affinity, background, kinds=None):
+    def recur(image, queries, state, affinity, background, kinds=None, schedule=None):
         prop = next(maps)[None].astype(np.float32)
         scores = np.full(1, 0.9, np.float32)
         return [Step(tuple(queries), np.arange(1), scores, np.ones(1, bool), prop, prop)], prop, scores
@@ -63,7 +64,7 @@ def test_thing_pass_keeps_every_background_word_even_a_query(clip_tiny) -> None:
     assert len(CaR(clip_tiny, config="context")._background(queries)) == 23  # official: none dropped
     paper = CaR(clip_tiny, config="context", background_exclude="queries")  # §3.2's literal reading
     assert len(paper._background(queries)) == 23 - 3
-    assert bench._official_background_words(load_config("context"), queries) == list(CLIPES_BACKGROUND)
+    assert reference._official_background_words(load_config("context"), queries) == list(CLIPES_BACKGROUND)
 
 
 # ------------------------------------------------------------------ D3: one template, one softmax
@@ -96,9 +97,9 @@ def test_refer_text_bug_indexes_characters_from_step_two(clip_tiny) -> None:
     assert bug.classifier_texts(queries, active, 1) == [["a", "c"]] * 3
     # the reference applies the official comprehension literally and gets the same lists
     flat = [f"a clean origami {q}." for q in queries]
-    _, official = bench._official_filter_texts([0, 2], flat, flat, char_bug=True)
+    _, official = reference._official_filter_texts([0, 2], flat, flat, char_bug=True)
     assert official == [["a", "c"]] * 3
-    assert bench._official_filter_texts([0, 2], flat, flat, char_bug=False)[1] == [flat[0], flat[2]]
+    assert reference._official_filter_texts([0, 2], flat, flat, char_bug=False)[1] == [flat[0], flat[2]]
     assert not load_config("refcoco").refer_text_bug and load_config("refcoco_official").refer_text_bug
 
 
@@ -125,8 +126,8 @@ def test_gres_ground_truth_rule_is_a_config_field() -> None:
     assert load_config("gres", gres_targets="union").reader_options() == {"targets": "union"}
     first, second = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
     first[0, 0], second[3, 3] = True, True
-    np.testing.assert_array_equal(bench._official_gres_target([first, second], (4, 4)), first)
-    assert not bench._official_gres_target([], (4, 4)).any()
+    np.testing.assert_array_equal(reference._official_gres_target([first, second], (4, 4)), first)
+    assert not reference._official_gres_target([], (4, 4)).any()
 
 
 # ------------------------------------------------------------------ D8: SAM built from the config
@@ -233,7 +234,7 @@ def toy_models():
 
 @pytest.mark.parametrize("family", ["semantic", "two_pass", "refer", "refer_bug", "gres"])
 def test_car_and_the_official_order_agree_on_the_toy_world(family, toy_models) -> None:
-    """The official loop re-implemented independently (bench.official_order: per-call backbone passes, one backward
+    """The official loop re-implemented independently (reference.official_order: per-call backbone passes, one backward
     per query, _filter_texts, one CRF per pass, assign_label) and car give the same steps, masks and labels.
 
     What the cases exercise (toy-b): semantic 24 queries → 2 kept in 2 steps; two passes 24 things + 10 stuff,
@@ -242,7 +243,7 @@ def test_car_and_the_official_order_agree_on_the_toy_world(family, toy_models) -
     cfg, image, queries, stuff = _toy_case(family)
     bundle = toy_models[cfg.proposal_model]
     ours = CaR(bundle, toy_models[cfg.classifier_model], cfg)(image, queries, stuff=stuff)
-    ref = bench.official_order(bundle, toy_models[cfg.classifier_model], cfg, image, queries, stuff=stuff)
+    ref = reference.official_order(bundle, toy_models[cfg.classifier_model], cfg, image, queries, stuff=stuff)
     assert [s["indices"].tolist() for s in ref.steps] == [s.indices.tolist() for s in ours.steps]
     for so, sc in zip(ref.steps, ours.steps):
         np.testing.assert_allclose(so["scores"], sc.scores, atol=1e-4)
@@ -253,8 +254,8 @@ def test_car_and_the_official_order_agree_on_the_toy_world(family, toy_models) -
         from car.metrics import merge_ref_masks
 
         mine = merge_ref_masks(ours.masks, ours.scores, image.shape[:2])
-        official = bench._official_refer_prediction(bundle, toy_models[cfg.classifier_model], cfg, image, queries)
-        assert np.array_equal(mine, official)
+        theirs = reference._official_refer_prediction(bundle, toy_models[cfg.classifier_model], cfg, image, queries)
+        assert np.array_equal(mine, theirs)
 
 
 def test_car_and_the_official_order_agree_on_a_toy_video(toy_models) -> None:
@@ -270,6 +271,6 @@ def test_car_and_the_official_order_agree_on_a_toy_video(toy_models) -> None:
     for frame in frames:
         res = model(frame, [sample.expression])
         ours.append(merge_ref_masks(res.masks, res.scores, frame.shape[:2]))
-    ref = bench._official_video(toy_models[cfg.proposal_model], toy_models[cfg.classifier_model], cfg, frames,
+    ref = reference._official_video(toy_models[cfg.proposal_model], toy_models[cfg.classifier_model], cfg, frames,
                                 sample.expression)
     assert all(np.array_equal(a, b) for a, b in zip(ours, ref))

@@ -1,6 +1,8 @@
 """The recurrence end to end on a random-weight open_clip model: shapes, determinism, the stop rule, bad input."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -143,13 +145,68 @@ def test_mutual_background_option(clip_tiny, rgb, monkeypatch) -> None:
     seen = []
     m = CaR(clip_tiny, clip_tiny, "context", thing_background="stuff")
     real = m._background
-    monkeypatch.setattr(m, "_background", lambda queries, groups=None, words=None: seen.append(words) or real(
-        queries, groups, words))
+    monkeypatch.setattr(m, "_background", lambda queries, words=None: seen.append(words) or real(queries, words))
     m(rgb, ["cat", "dog", "sky", "grass"], stuff=[False, False, True, True])
     assert seen == [["sky", "grass"], ["cat", "dog"]]
     official = CaR(clip_tiny, clip_tiny, "context")
     seen.clear()
-    monkeypatch.setattr(official, "_background", lambda queries, groups=None, words=None: seen.append(words) or real(
-        queries, groups, words))
+    monkeypatch.setattr(official, "_background", lambda queries, words=None: seen.append(words) or real(queries, words))
     official(rgb, ["cat", "dog", "sky", "grass"], stuff=[False, False, True, True])
     assert seen == [None, ["cat", "dog"]]  # official: the thing pass keeps the generic background words
+
+
+# ------------------------------------------------------------------ set_image / predict, schedule, clock
+class RecordingClock:
+    """Records the stages CaR enters (in order) and its work counters."""
+
+    def __init__(self):
+        self.stages: list[str] = []
+        self.counts: dict[str, int] = {}
+
+    def __call__(self, stage):
+        self.stages.append(stage)
+        return contextlib.nullcontext()
+
+    def count(self, key, n=1):
+        self.counts[key] = self.counts.get(key, 0) + n
+
+
+def test_one_set_image_serves_many_query_sets(model, rgb) -> None:
+    """predict after one set_image equals a fresh model(image, queries) call, and the backbone runs once."""
+    clock = RecordingClock()
+    model.clock = clock
+    model.set_image(rgb)
+    a, b = model.predict(["cat", "dog"]), model.predict(["sky", "red square", "cat"])
+    assert clock.counts["cam_backbone_forwards"] == 1
+    for r, qs in ((a, ["cat", "dog"]), (b, ["sky", "red square", "cat"])):
+        fresh = CaR(model.proposal, model.classifier, model.config)(rgb, qs)
+        assert np.array_equal(r.labels, fresh.labels) and np.allclose(r.scores, fresh.scores, atol=1e-6)
+
+
+def test_predict_before_set_image_says_what_to_do(model) -> None:
+    with pytest.raises(RuntimeError, match="set_image"):
+        model.predict(["cat"])
+
+
+def test_a_fixed_schedule_replaces_the_stop_rule(model, rgb) -> None:
+    """schedule = [all 4, first 2, first 1]: three steps whatever the scores; the last step's queries are kept."""
+    queries = ["cat", "dog", "sky", "red square"]
+    schedule = [np.arange(4), np.arange(2), np.arange(1)]
+    r = model(rgb, queries, schedule=schedule)
+    assert [list(s.indices) for s in r.steps] == [[0, 1, 2, 3], [0, 1], [0]]
+    assert [list(s.kept) for s in r.steps] == [[True, True, False, False], [True, False], [True]]
+    assert np.flatnonzero(r.scores).tolist() == [0]  # only the last step's query has a score (and a mask)
+    assert not r.masks[1:].any()
+    free = model(rgb, queries)  # the same first step: the schedule changes when the loop stops, nothing else
+    assert np.allclose(r.steps[0].scores, free.steps[0].scores, atol=1e-6)
+
+
+def test_the_clock_sees_every_stage_and_counts_the_work(model, rgb) -> None:
+    from car.model import STAGES
+
+    clock = RecordingClock()
+    model.clock = clock
+    r = model(rgb, ["cat", "dog", "sky"], schedule=[np.arange(3), np.arange(2)])
+    assert set(clock.stages) == set(STAGES) and clock.stages[0] in ("text", "cam_forward")
+    assert clock.counts["cam_backwards"] == 3 + 2 == clock.counts["classifier_images"]
+    assert clock.counts["cam_backbone_forwards"] == 1 and len(r.steps) == 2

@@ -41,7 +41,10 @@ _ALIASES = {"voc21": "voc", "context60": "context", "pc59": "context59", "pc60":
 
 
 def list_datasets() -> list[str]:
-    """Registered dataset names, sorted."""
+    """Registered dataset names, sorted (the worlds' splits included: :func:`car.world.register_worlds`)."""
+    from car.world import register_worlds
+
+    register_worlds()
     return sorted(_REGISTRY)
 
 
@@ -74,6 +77,10 @@ def get_dataset(name: str, root: str | Path | None, split: str | None = None, **
             gives the expected layout and where to obtain the data).
     """
     key = _ALIASES.get(name, name)
+    if key not in _REGISTRY:
+        from car.world import register_worlds
+
+        register_worlds()  # the toy world's splits
     if key not in _REGISTRY:
         raise ValueError(f"unknown dataset {name!r}; available: {', '.join(list_datasets())}")
     if root is None and key in _BUILTIN:

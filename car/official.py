@@ -1,0 +1,396 @@
+"""The official loop order, re-implemented: the reference that :mod:`car.bench` times and the tests compare with.
+
+:func:`official_order` follows the order of work of the official code (reference digest §1.6, §2, §5): every
+step re-runs blocks 1..L−1 of the CAM backbone, encodes each CAM text alone, re-runs block L and one full
+backward (weight gradients included, as ``clip.load`` leaves CLIP trainable) per query with grad-CAM hooks on
+``ln_1``, recomputes the Sinkhorn affinity per query, prompts one image at a time, and scores the prompted images
+once *per template*. The ``_official_*`` helpers mirror the official functions they are named after (label
+assignment, the referring merge, GRES targets, the video loop), so the fidelity tests can check ``car`` against
+them one rule at a time.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from car import affinity as caa
+from car import cam as cam_mod
+from car import classifier as cls_mod
+from car import postprocess, prompts
+from car.backbones import (ClipBundle, blocks, embed_patches, encode_text, image_tensor, pool_and_project,
+                           run_blocks, to_rgb_uint8)
+from car.config import CaRConfig
+from car.model import argmax_masks, cam_texts
+from car.timing import PathRun, StageClock, _finish
+from car.vocab import TEMPLATE_SETS, background_queries
+
+
+def _final_masks(cfg: CaRConfig, image: np.ndarray, steps: list[dict], n: int, clock: StageClock):
+    """CRF (or argmax) on the last step's proposals → (masks bool (N, H, W), labels int64 (H, W))."""
+    last = steps[-1]
+    masks = np.zeros((n, *image.shape[:2]), bool)
+    scores = np.zeros(n, np.float32)
+    scores[last["indices"]] = last["scores"]
+    with clock("crf"):
+        if cfg.crf:
+            masks[last["indices"]] = postprocess.crf_masks(
+                image, last["proposals"], bg_factor=cfg.bg_factor, separate=cfg.mode == "refer",
+                iters=cfg.crf_iters, gaussian=cfg.crf_gaussian, bilateral=cfg.crf_bilateral)
+        else:
+            masks[last["indices"]] = argmax_masks(last["proposals"], cfg.bg_factor, separate=cfg.mode == "refer")
+    return masks, postprocess.label_map(masks, scores)
+
+
+# --------------------------------------------------------------------------- the official loop order
+@contextlib.contextmanager
+def _trainable_head(bundle: ClipBundle) -> Iterator[None]:
+    """OpenAI ``clip.load`` leaves CLIP trainable, so the official backward also fills the ``.grad`` of block L,
+    ``ln_post``, ``proj`` and ``logit_scale``; open_clip bundles are frozen — unfreeze those for the official path."""
+    params = [*blocks(bundle)[-1].parameters(), *bundle.visual.ln_post.parameters(), bundle.model.logit_scale]
+    if isinstance(getattr(bundle.visual, "proj", None), torch.Tensor):
+        params.append(bundle.visual.proj)
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(True)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+            p.grad = None
+
+
+def _official_minmax(cam: np.ndarray) -> np.ndarray:
+    """Official ``scale_cam_image`` without resize: (x − min) / (max + 1e-15)."""
+    cam = cam - cam.min()
+    return cam / (1e-15 + cam.max())
+
+
+def _official_query_cam(bundle: ClipBundle, feats: torch.Tensor, text: torch.Tensor, q: int,
+                        grid: tuple[int, int], clock: StageClock) -> tuple[np.ndarray, torch.Tensor]:
+    """One official ``CAM`` call: re-run block L with gradients, softmax over all texts, backward of query q.
+
+    Returns:
+        the grad-CAM float32 (h, w) in [0, 1] and block L's head-averaged attention (1, 1 + n, 1 + n).
+    """
+    last = blocks(bundle)[-1]
+    with clock("cam_forward"), torch.enable_grad():
+        with cam_mod.capture_output(last.ln_1) as ln1, cam_mod.capture_attention([last.attn]) as attn:
+            out = last(feats)
+        image = F.normalize(pool_and_project(bundle, out, pool="mean"), dim=-1)  # (1, D), mean of patches
+        probs = torch.softmax((bundle.model.logit_scale.exp() * image @ text.T).float(), -1)[0]  # (Q + K,)
+    clock.count("cam_block_L_forwards")
+    with clock("gradients"):
+        grads: list[torch.Tensor] = []
+        ln1[0].register_hook(grads.append)  # pytorch-grad-cam's tensor hook on the target layer's output
+        bundle.model.zero_grad()
+        probs[q].backward(retain_graph=True)
+        acts = ln1[0][0, 1:].detach().float().cpu().numpy()  # (n, C), CLS dropped (reshape_transform)
+        grad = grads[0][0, 1:].float().cpu().numpy()  # (n, C)
+        cam = np.maximum(acts @ grad.mean(0), 0).reshape(grid).astype(np.float32)  # ReLU(Σ_c α_c A_c)
+        cam = _official_minmax(_official_minmax(cam))  # per layer, then aggregate_multi_layers
+    clock.count("cam_backwards")
+    return cam, attn[0]
+
+
+def _official_caa(cam: np.ndarray, attn_maps: list[torch.Tensor], cfg: CaRConfig,
+                  size: tuple[int, int]) -> np.ndarray:
+    """The official per-query refinement (clipcam.py): Sinkhorn + symmetrise + square, box mask, propagate,
+    min–max, bilinear resize to the image. Returns float32 (H, W) in [0, 1]."""
+    import cv2
+
+    h, w = cam.shape
+    cv2.resize(cam, (size[1], size[0]))  # the official code also up-samples the raw CAM, then never uses it
+    aw = torch.stack([a[:, 1:, 1:] for a in attn_maps])[-cfg.attn_layers:].mean(0)[0].cpu().float()  # (n, n)
+    box = torch.from_numpy(caa.box_mask(cam, cfg.lam)).float().view(1, h * w)  # scoremap2bbox, (1, n)
+    trans = aw
+    for _ in range(cfg.sinkhorn_rounds):
+        trans = trans / trans.sum(0, keepdim=True)
+        trans = trans / trans.sum(1, keepdim=True)
+    trans = (trans + trans.T) / 2
+    trans = torch.linalg.matrix_power(trans, cfg.affinity_power)
+    refined = ((trans * box) @ torch.from_numpy(cam).view(-1, 1)).reshape(h, w).numpy().astype(np.float32)
+    return cv2.resize(_official_minmax(refined), (size[1], size[0]))  # scale_cam_image(.., (W, H))
+
+
+def _official_resize(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``scale_cam_image([cam], (W, H))``: min–max, then bilinear resize; float32 (H, W) in [0, 1]."""
+    import cv2
+
+    return cv2.resize(_official_minmax(cam), (size[1], size[0]))
+
+
+def _official_background_words(cfg: CaRConfig, queries: Sequence[str]) -> list[str]:
+    """The official thing-pass (or single-pass) background words: every word of the config's groups (the 23 CLIP-ES
+    words of every official config, none dropped); ``background_exclude: queries`` drops those equal to a query."""
+    return background_queries(cfg.background, queries if cfg.background_exclude == "queries" else ())
+
+
+def _official_forward_clip(classifier: ClipBundle, cfg: CaRConfig, prompted: list[np.ndarray],
+                           prompt_text: list, clock: StageClock) -> np.ndarray:
+    """Official ``get_mask_confidence`` + ``forward_clip`` → the diagonal P_ii, float32 (N,).
+
+    ``prompt_text`` is the official ``semantic_prompt_text``: a flat list of N strings (no templates: one softmax)
+    or a list of lists (templates, or the refer-mode bug's character lists: per list a softmax, summed, then a
+    softmax). Per list the texts and the whole batch of prompted images are encoded again (``forward_clip_single``).
+    """
+    stop = len(blocks(classifier)) - 1 if cfg.classifier_skip_last_block else None
+    with clock("classifier"):
+        x = torch.cat([cls_mod.preprocess(classifier, p[None], cfg.classifier_crop) for p in prompted])
+
+    def single(texts: Sequence[str]) -> torch.Tensor:
+        with clock("text"):
+            text = encode_text(classifier, list(texts))  # (N, D)
+        clock.count("text_encodings", len(texts))
+        with clock("classifier"), torch.no_grad():
+            tokens, _ = embed_patches(classifier, x)
+            image = F.normalize(pool_and_project(classifier, run_blocks(classifier, tokens, 0, stop)).float(), dim=-1)
+            p = torch.softmax(classifier.logit_scale * image @ text.T, -1)  # (N, N)
+        clock.count("classifier_images", len(prompted))
+        return p
+
+    if isinstance(prompt_text[0], list):
+        p = torch.softmax(sum(single(t) for t in prompt_text), -1)
+    else:
+        p = single(prompt_text)
+    return torch.diagonal(p).cpu().numpy().astype(np.float32)
+
+
+def _official_scores(classifier: ClipBundle, cfg: CaRConfig, prompted: list[np.ndarray],
+                     current: Sequence[str], clock: StageClock) -> np.ndarray:
+    """Official ``get_mask_confidence`` + ``forward_clip`` on the first stage's texts of ``current``: per template,
+    encode the texts and the whole batch of prompted images again; sum of per-template softmaxes, then a softmax
+    (the ``canonical`` set, i.e. no ``semantic_templates``: the flat list, one softmax)."""
+    return _official_forward_clip(classifier, cfg, prompted, _official_prompt_text(cfg, current), clock)
+
+
+def _official_prompt_text(cfg: CaRConfig, text: Sequence[str]) -> list:
+    """``_forward_car``'s initial ``semantic_prompt_text``: the template lists, or (no templates) the flat list of
+    canonical strings ``cam_text_template.format(t)``."""
+    if cfg.templates == "canonical":
+        return [cfg.cam_template.format(t) for t in text]
+    return [[template.format(t) for t in text] for template in TEMPLATE_SETS[cfg.templates]]
+
+
+def _official_filter_texts(kept: list[int], clip_text: list[str], prompt_text: list,
+                           char_bug: bool) -> tuple[list[str], list]:
+    """Official ``_filter_texts``: ``[[spt[i] for i in kept] for spt in semantic_prompt_text]``.
+
+    On a flat list of strings that comprehension indexes *characters* (the official refer-mode bug); with
+    ``char_bug`` False a flat list is filtered as strings instead (car's default)."""
+    filtered = [clip_text[i] for i in kept]
+    if isinstance(prompt_text[0], list) or char_bug:
+        return filtered, [[spt[i] for i in kept] for spt in prompt_text]
+    return filtered, [prompt_text[i] for i in kept]
+
+
+def _official_proposals(proposal: ClipBundle, cfg: CaRConfig, image: np.ndarray, cam_text: Sequence[str],
+                        background: torch.Tensor, clock: StageClock) -> list[np.ndarray]:
+    """``get_mask_proposals``: one ``CLIPCAM`` call with every text (semantic) or one call per text (refer), each
+    call re-running blocks 1..L−1; per query block L + one backward, the fallback without background queries, CAA.
+    Returns float32 (H, W) maps in [0, 1]."""
+    calls = [list(cam_text)] if cfg.mode == "semantic" else [[t] for t in cam_text]
+    resblocks = blocks(proposal)
+    out = []
+    for texts in calls:
+        with clock("cam_forward"), torch.no_grad():  # encode_image: blocks 1..L-1, every call
+            x = image_tensor(proposal, image, multiple=cfg.proposal_size_multiple)
+            with cam_mod.capture_attention([b.attn for b in resblocks[:-1]]) as maps:
+                tokens, grid = embed_patches(proposal, x)
+                feats = run_blocks(proposal, tokens, 0, len(resblocks) - 1)
+        clock.count("cam_backbone_forwards")
+        with clock("text"):  # zeroshot_classifier: one encode_text per query
+            fg = torch.cat([encode_text(proposal, [s]) for s in texts])
+        clock.count("text_encodings", len(texts))
+        text = torch.cat([fg, background]) if len(background) else fg
+        for q in range(len(texts)):
+            cam, last_attn = _official_query_cam(proposal, feats, text, q, grid, clock)
+            if cam.max() == 0 and len(background):  # fallback: foreground queries only
+                cam, last_attn = _official_query_cam(proposal, feats, fg, q, grid, clock)
+            if q == 0:
+                attn_maps = [*maps, last_attn]
+            with clock("caa"):
+                if cfg.cam_method == "caa":
+                    out.append(_official_caa(cam, attn_maps, cfg, image.shape[:2]))
+                else:  # plain grad-CAM (a config choice, e.g. the toy presets): min-max, resize to the image
+                    out.append(_official_resize(cam, image.shape[:2]))
+    return out
+
+
+def _official_car_call(proposal: ClipBundle, classifier: ClipBundle, cfg: CaRConfig, image: np.ndarray,
+                       text: Sequence[str], background: torch.Tensor, prompt_kinds: Sequence[str],
+                       schedule: Sequence[np.ndarray] | None, clock: StageClock):
+    """One official ``CaR.forward`` (``_forward_car`` → ``_forward_stage``), then its dense CRF.
+
+    ``schedule`` None: the official stop rule (keep P_ii > θ, the arg-max if none; stop when a stage keeps as many
+    as the stage before, the count starting at 0). Otherwise the kept set of step t is ``schedule[t + 1]``.
+
+    Returns:
+        (steps [{"indices", "proposals", "scores"}], masks bool (N, H, W), scores float32 (N,)).
+    """
+    clip_text = [cfg.cam_template.format(t) for t in text]
+    init_clip_text = list(clip_text)
+    prompt_text = _official_prompt_text(cfg, text)
+    idx = np.arange(len(text))
+    num_positive_last, prev, steps = 0, None, []
+    while True:
+        t = len(steps)
+        current = idx if schedule is None else np.asarray(schedule[t])
+        cam_text = cam_texts(cfg, [text[i] for i in current], t)  # official: raw at stage 1, then cur_texts
+        proposals = np.stack(_official_proposals(proposal, cfg, image, cam_text, background, clock))
+        with clock("prompts"):  # one prompted image at a time
+            prompted = [prompts.apply(image, prompts.binarize(p, cfg.eta), prompt_kinds,
+                                      thickness=cfg.prompt_thickness, blur_kernel=cfg.blur_kernel)
+                        for p in proposals]
+        scores = _official_forward_clip(classifier, cfg, prompted, prompt_text, clock)
+        if schedule is None:
+            kept = [i for i, s in enumerate(scores) if s > cfg.theta] or [int(np.argmax(scores))]
+        else:
+            nxt = schedule[t + 1] if t + 1 < len(schedule) else current
+            kept = [int(np.flatnonzero(current == i)[0]) for i in nxt]
+        cur_clip = [init_clip_text[i] for i in current]
+        _, prompt_text = _official_filter_texts(kept, cur_clip, prompt_text, cfg.refer_text_bug)
+        if prev is not None and proposals.max() == 0:  # official: after the classifier, the last proposals —
+            proposals = prev[:len(current)]  # the full previous list, zipped with the survivors (audit C1)
+        steps.append({"indices": np.asarray(current), "proposals": proposals, "scores": scores})
+        prev = proposals
+        num_positive = len(kept)
+        done = num_positive == num_positive_last if schedule is None else t + 1 == len(schedule)
+        if done:
+            break
+        num_positive_last = num_positive
+        idx = current[kept]
+    last = steps[-1]
+    masks, _ = _final_masks(cfg, image, steps, len(text), clock)
+    final_scores = np.zeros(len(text), np.float32)
+    final_scores[last["indices"]] = last["scores"]
+    return steps, masks, final_scores
+
+
+def _official_assign_label(masks: np.ndarray, scores: np.ndarray, stuff_masks: np.ndarray | None = None,
+                           stuff_scores: np.ndarray | None = None, id_mapping: Sequence[int] | None = None,
+                           stuff_id_mapping: Sequence[int] | None = None) -> np.ndarray:
+    """Official ``assign_label`` (evaluate.py): from 0, the stuff masks in ascending score order, then the thing
+    masks in ascending score order over them; mask i paints ``id_mapping[i] + 1`` (default ``i + 1``) where
+    mask > 0.5, if its score is > 0. int64 (H, W)."""
+    labels = np.zeros(masks.shape[1:], np.int64)
+    layers = [] if stuff_masks is None else [(stuff_masks, stuff_scores, stuff_id_mapping)]
+    for layer_masks, layer_scores, ids in layers + [(masks, scores, id_mapping)]:
+        ids = np.arange(len(layer_scores)) if ids is None else np.asarray(ids)
+        for i in np.argsort(layer_scores):
+            if layer_scores[i] > 0:
+                labels[layer_masks[i] > 0.5] = ids[i] + 1
+    return labels
+
+
+def _official_merge(masks: np.ndarray, scores: np.ndarray, size: tuple[int, int], threshold: float = 0.5
+                    ) -> np.ndarray:
+    """Official ``merge_masks_simple`` (utils/merge_mask.py): the score-weighted mean of a sample's masks resized
+    to ``size`` = (H, W) and kept at ≥ 0.5; at ≤ 5 % of the image the union of every mask instead. bool (H, W)."""
+    import cv2
+
+    with np.errstate(invalid="ignore", divide="ignore"):  # a zero score sum: NaN, as the official 0 / 0
+        merged = (masks.astype(np.float32) * scores[:, None, None]).sum(0) / scores.sum()
+    merged = cv2.resize(merged.astype(np.float32), (size[1], size[0])) >= threshold
+    if merged.sum() <= 0.05 * size[0] * size[1]:
+        union = (masks > 0).any(0).astype(np.uint8)
+        merged = cv2.resize(union, (size[1], size[0])) > threshold
+    return merged
+
+
+def _official_gres_target(target_masks: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """Official ``GReferDataset.__getitem__``: ``getMaskByRef(ref)[0]``, the first target's mask (empty when the
+    expression has no target). bool (H, W)."""
+    return np.asarray(target_masks[0], bool) if len(target_masks) else np.zeros(shape, bool)
+
+
+def _official_refer_prediction(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image: np.ndarray,
+                               sentences: Sequence[str], size: tuple[int, int] | None = None) -> np.ndarray:
+    """One referring sample as the official ``evaluate`` scores it: ``inference_car`` (all sentences of the sample
+    in one refer-mode call), then ``merge_masks_simple`` to the target size (default: the image's). bool (H, W)."""
+    run = official_order(proposal, classifier, config.replace(mode="refer"), image, sentences)
+    scores = np.zeros(len(sentences), np.float32)
+    scores[run.steps[-1]["indices"]] = run.steps[-1]["scores"]
+    return _official_merge(run.masks, scores, size or image.shape[:2])
+
+
+def _official_video(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, frames: Sequence[np.ndarray],
+                    expression: str) -> list[np.ndarray]:
+    """A referring video frame by frame (the official code has no video path; the paper's Ref-DAVIS numbers come
+    from per-frame referring CaR): :func:`_official_refer_prediction` on every frame with ``[expression]``."""
+    return [_official_refer_prediction(proposal, classifier, config, f, [expression]) for f in frames]
+
+
+def official_order(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image: np.ndarray,
+                   queries: Sequence[str], schedule: Sequence[np.ndarray] | None = None, *,
+                   clock: StageClock | None = None, background: torch.Tensor | None = None,
+                   stuff: Sequence[bool] | None = None) -> PathRun:
+    """The official code's order of work (``_forward_car`` → ``_forward_stage`` → ``CLIPCAM``), every mode.
+
+    Per step: blocks 1..L−1 re-run (no grad); each CAM text encoded alone (``zeroshot_classifier``); per query
+    block L re-run with gradients and one backward with ``retain_graph`` (hooks on ``ln_1``), the Sinkhorn
+    affinity recomputed and the box/propagation applied; each proposal prompted alone; the classifier run once
+    per template (or the flat list) on the batch of prompted images. Then a dense CRF on the last step's proposals.
+
+    * semantic: one CAM call with every query (softmax over [queries; background]), one joint CRF;
+    * refer (RefCOCO family, GRES, the frames of Ref-DAVIS): one CAM call and one 2-class CRF per sentence; the
+      classifier texts follow ``_filter_texts`` literally, with the character-indexing bug when
+      ``refer_text_bug`` is set;
+    * two passes (``stuff`` given and ``stuff_prompts`` set: Pascal Context, ADE): the official ``eval_semantic``,
+      one full call for the things (background: the config's words, all 23 kept) and one for the stuff
+      (background: the thing names, the stuff prompts), each with its own CRF; labels by ``assign_label``,
+      stuff painted first.
+
+    Args:
+        config: hyper-parameters (η, θ, λ, prompts, templates, CRF, ...); the loop order is the official one whatever
+            the config says; ``cam_method="gradcam"`` skips CAA as car does.
+        schedule: the query indices of each step (:func:`fixed_schedule`, single pass only); None = the official
+            stop rule.
+        background: the normalised background-query embeddings float (K, D) of a single pass; the official code
+            encodes them at construction, so they are computed (untimed) here when None.
+        stuff: bool per query marking the stuff classes (two passes).
+
+    Returns:
+        a :class:`PathRun` with steps (indices into ``queries``), masks and labels (index into ``queries``, −1 =
+        background, i.e. the official label map minus one).
+    """
+    cfg, clock = config, clock or StageClock()
+    if cfg.mode not in ("semantic", "refer"):
+        raise ValueError(f"unknown mode {cfg.mode!r}; valid: semantic, refer")
+    image = to_rgb_uint8(image)
+    n = len(queries)
+    is_stuff = np.zeros(n, bool) if stuff is None else np.asarray(stuff, bool)
+    two_pass = bool(cfg.stuff_prompts) and is_stuff.any() and (~is_stuff).any()
+    if two_pass and schedule is not None:
+        raise ValueError("a fixed schedule covers a single pass; pass schedule=None for two passes")
+    things, stuff_idx = np.flatnonzero(~is_stuff), np.flatnonzero(is_stuff)
+    if two_pass:  # eval_semantic: the thing call, then set_bg_cls(thing names) + stuff prompts for the stuff call
+        thing_words = ([queries[i] for i in stuff_idx] if cfg.thing_background == "stuff"
+                       else _official_background_words(cfg, queries))
+        passes = [(things, thing_words, cfg.prompts), (stuff_idx, [queries[i] for i in things], cfg.stuff_prompts)]
+    else:
+        passes = [(np.arange(n), _official_background_words(cfg, queries), cfg.prompts)]
+    embedded = [encode_text(proposal, [cfg.cam_template.format(w) for w in words])  # at construction: untimed
+                if background is None or two_pass else background for _, words, _ in passes]
+    start = time.perf_counter()
+    steps: list[dict] = []
+    masks = np.zeros((n, *image.shape[:2]), bool)
+    scores = np.zeros(n, np.float32)
+    with _trainable_head(proposal):
+        for (idx, _, kinds), bg in zip(passes, embedded):
+            sub = [queries[i] for i in idx]
+            sub_steps, sub_masks, sub_scores = _official_car_call(proposal, classifier, cfg, image, sub, bg, kinds,
+                                                                  schedule, clock)
+            steps += [dict(s, indices=idx[s["indices"]]) for s in sub_steps]
+            masks[idx], scores[idx] = sub_masks, sub_scores
+    if two_pass:  # assign_label with the passes' id mappings (here: the query indices)
+        labels = _official_assign_label(masks[things], scores[things], masks[stuff_idx], scores[stuff_idx],
+                                        things, stuff_idx) - 1
+    else:
+        labels = _official_assign_label(masks, scores) - 1
+    return _finish("official", clock, start, steps, masks, labels)
