@@ -4,12 +4,17 @@ Every field has the paper's value as default where the paper states one; where t
 (`google-research/clip_as_rnn`, see the reproduction ledger in the book) differs, the trailing comment
 names the official value and a named option selects either behaviour.
 
-Presets live in ``car/configs/*.yaml`` and are found by name::
+Presets are found by name. A base setting is a YAML file of ``car/configs``; an ablation row of the paper's
+Tables 2-6 is its base preset with the fields the row's metadata names changed (:func:`ablation_setting`), so
+no row repeats its base's file. The cells a preset reproduces are stored once, in
+:data:`car.paper.PRESET_CELLS`; a preset's ``table`` and ``row`` are rendered from them::
 
     >>> from car.config import load_config, list_configs
     >>> cfg = load_config("voc")
     >>> cfg.eta, cfg.theta, cfg.lam
     (0.4, 0.6, 0.4)
+    >>> load_config("voc_prompt_circle").prompts, load_config("voc_prompt_circle").row
+    (('circle',), 'Table 4: circle | mIoU')
 """
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from car import paper
 
 CONFIG_DIR = Path(__file__).parent / "configs"  # presets of the paper's tables
 #: More preset folders by world, registered by the worlds (:func:`register_config_dir`; the toy world's "toy").
@@ -200,13 +207,97 @@ def config_from_dict(data: dict[str, Any]) -> CaRConfig:
     return _validated(CaRConfig(**data))
 
 
+#: Paper tables whose rows are ablations: a base preset with the row's fields changed (§4.2).
+ABLATION_TABLES = ("2", "3", "4", "5", "6")
+_BASE_PRESETS = {"Pascal VOC": "voc", "COCO Object": "coco"}  # an ablation row's dataset -> its base preset
+_OPEN_CLIP = {"ViT-B/16": "ViT-B-16", "ViT-L/14": "ViT-L-14"}  # Table 3's backbones
+_CAMS = {"CLIP-ES [37]": "caa", "gradCAM [54]": "gradcam"}  # Table 2's CAM column
+_BACKGROUNDS = {"Terrestrial": "terrestrial", "Aquatic Atmospheric": "aquatic_atmospheric", "Man-Made": "man_made"}
+_ABLATION_NOTES = {  # what the paper leaves open about a table's rows, said in each row's description
+    "2": "gradCAM: plain gradCAM proposals without CAA; the paper did not tune its hyper-parameters.",
+    "3": "CAA keeps the last 8 attention maps also for ViT-L/14 (24 blocks); the paper gives no other value.",
+    "4": "Checked prompts are applied together on one image; 'mask' blacks out everything outside the mask "
+         "(the official code's 'black').",
+    "6": "Groups of supp. D (car.vocab): the caption names four, but the columns and supp. D merge Aquatic and "
+         "Atmospheric into one list.",
+}
+
+
+def ablation_setting(cell: paper.PaperCell) -> tuple[str, dict[str, Any]]:
+    """The base preset of an ablation cell of Tables 2-6 and the fields its row sets, read from the row.
+
+    Table 2: ``recurrence``, ``cam_method``; Table 3: the backbones; Table 4: ``prompts``; Table 5: ``eta``,
+    ``theta``, ``lam``; Table 6: ``background``. The base is ``voc`` or ``coco`` by the cell's dataset.
+
+    Raises:
+        ValueError: ``cell`` is not in one of :data:`ABLATION_TABLES`.
+    """
+    if cell.table not in ABLATION_TABLES:
+        raise ValueError(f"Table {cell.table} is no ablation table; ablation tables: {', '.join(ABLATION_TABLES)}")
+    row = paper.get_table(cell.table).row(cell.row, cell.group or None)
+    meta = row.meta
+    match cell.table:
+        case "2":
+            changes = {"recurrence": meta["w/ recurrence?"], "cam_method": _CAMS[meta["CAM"]]}
+        case "3":
+            changes = {"proposal_model": _OPEN_CLIP[meta["Mask Proposal Generator f"]],
+                       "classifier_model": _OPEN_CLIP[meta["Mask Classifier g"]]}
+        case "4":
+            changes = {"prompts": tuple(meta["Visual Prompts"])}
+        case "5":
+            changes = dict(zip(("eta", "theta", "lam"), row.values[:3]))
+        case _:  # "6"
+            changes = {"background": tuple(_BACKGROUNDS[g] for g in meta["Background queries"])}
+    return _BASE_PRESETS[cell.group or cell.column], changes
+
+
+def _cell_refs(cells: tuple[paper.PaperCell, ...]) -> dict[str, str]:
+    """The ``table`` and ``row`` fields of a preset that reproduces ``cells`` (``"Table 1: <row> | <cols> || ..."``)."""
+    columns: dict[tuple[str, str], list[str]] = {}
+    for c in cells:
+        columns.setdefault((c.table, c.row), []).append(c.column)
+    return {"table": ", ".join(dict.fromkeys(f"Table {c.table}" for c in cells)),
+            "row": " || ".join(f"Table {t}: {r} | {', '.join(cols)}" for (t, r), cols in columns.items())}
+
+
+def _ablation(name: str, cell: paper.PaperCell) -> CaRConfig:
+    """Preset ``name``: the base preset of ``cell``'s row with the row's fields set (:func:`ablation_setting`)."""
+    base_name, changes = ablation_setting(cell)
+    base = load_config(base_name)
+    changed = ", ".join(f"{k} = {list(v) if isinstance(v, tuple) else v}" for k, v in changes.items()
+                        if getattr(base, k) != v)
+    changed = f"with {changed}" if changed else f"unchanged (the row's setting is {base_name}'s own)"
+    text = f"Table {cell.table} row {cell.row!r} ({cell.group or cell.column}): preset {base_name} {changed}."
+    text = f"{text} {_ABLATION_NOTES[cell.table]}" if cell.table in _ABLATION_NOTES else text
+    return base.replace(name=name, description=text, **changes, **_cell_refs(paper.paper_cells(name)))
+
+
+def _ablation_cells() -> dict[str, paper.PaperCell]:
+    """The presets without a YAML file: one per ablation cell of Tables 2-6, by name."""
+    return {name: cells[0] for name, cells in paper.PRESET_CELLS.items()
+            if cells[0].table in ABLATION_TABLES and not (CONFIG_DIR / f"{name}.yaml").exists()}
+
+
 def list_configs(toy: bool = False) -> list[str]:
-    """Names of the shipped presets, sorted: the paper's (``car/configs``) or, with ``toy``, the toy world's."""
-    return sorted(p.stem for p in (_world_dirs()["toy"] if toy else CONFIG_DIR).glob("*.yaml"))
+    """Names of the shipped presets, sorted: the paper's (``car/configs`` and the ablation rows) or the toy world's."""
+    if toy:
+        return sorted(p.stem for p in _world_dirs()["toy"].glob("*.yaml"))
+    return sorted({p.stem for p in CONFIG_DIR.glob("*.yaml")} | set(_ablation_cells()))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path} must hold a mapping of keys to values")
+    return {"name": path.stem, **data}
 
 
 def load_config(name_or_path: str | Path, **overrides: Any) -> CaRConfig:
     """Load a preset by name (see :func:`list_configs`) or a YAML file path.
+
+    A paper preset's ``table`` and ``row`` come from :data:`car.paper.PRESET_CELLS`; an ablation row of Tables 2-6
+    is built from its base preset (:func:`ablation_setting`).
 
     Args:
         name_or_path: a preset name such as ``"voc"`` or a path to a ``.yaml`` file.
@@ -215,21 +306,20 @@ def load_config(name_or_path: str | Path, **overrides: Any) -> CaRConfig:
     Raises:
         ValueError: unknown preset name (the message lists the valid ones) or a bad key/value.
     """
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = CONFIG_DIR / f"{name_or_path}.yaml"
-        for folder in _world_dirs().values() if not path.exists() else ():
-            if (folder / f"{name_or_path}.yaml").exists():
-                path = folder / f"{name_or_path}.yaml"
+    name, path = str(name_or_path), Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
         if not path.exists():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        cfg = config_from_dict(_read_yaml(path))
+    elif (CONFIG_DIR / f"{name}.yaml").exists():
+        cells = paper.PRESET_CELLS.get(name, ())
+        cfg = config_from_dict({**_read_yaml(CONFIG_DIR / f"{name}.yaml"), **_cell_refs(cells)})
+    elif cell := _ablation_cells().get(name):
+        cfg = _ablation(name, cell)
+    else:
+        folder = next((d for d in _world_dirs().values() if (d / f"{name}.yaml").exists()), None)
+        if folder is None:
             valid = list_configs() + list_configs(toy=True)
-            raise ValueError(f"unknown config {str(name_or_path)!r}; available: {', '.join(valid)}")
-    elif not path.exists():
-        raise FileNotFoundError(f"config file {path} does not exist")
-    with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"config file {path} must hold a mapping of keys to values")
-    data.setdefault("name", path.stem)
-    cfg = config_from_dict(data)
+            raise ValueError(f"unknown config {name!r}; available: {', '.join(valid)}")
+        cfg = config_from_dict(_read_yaml(folder / f"{name}.yaml"))
     return cfg.replace(**overrides) if overrides else cfg

@@ -12,8 +12,9 @@ Descriptive (non-numeric) columns live in :attr:`PaperRow.meta`, keyed by the na
 ``"CC12M"``), a bool for Table 2's "w/ recurrence?", and for the checkmark tables 4 and 6 the tuple of
 checked column names (``("circle", "blur")``).
 
-:data:`PRESET_CELLS` links the presets of ``car/configs/`` to the cells they reproduce, so a chapter
-can put the paper's number beside the command that reproduces it::
+:data:`PRESET_CELLS` links the presets (``car.config.list_configs``) to the cells they reproduce, so a chapter
+can put the paper's number beside the command that reproduces it. It is the one store of that link: a preset's
+``table`` and ``row`` are rendered from it, and a preset named for a row of Tables 2-6 is built from that row::
 
     >>> from car.paper import get_table, presets_for_table, paper_cells
     >>> get_table("2").value("w/o recurrence, CLIP-ES", "mIoU")
@@ -519,7 +520,7 @@ def parse_table_refs(text: str) -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------------------------
-# Presets (car/configs/*.yaml) -> the cells they reproduce
+# Presets -> the cells they reproduce
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PaperCell:
@@ -605,7 +606,8 @@ PRESET_CELLS: dict[str, tuple[PaperCell, ...]] = {
     # Table 8
     "davis": tuple(PaperCell("8", "CaR (Ours)", col) for col in ("J&F", "J", "F")),
 }
-"""For each preset of ``car/configs``, the paper cells its run should reproduce."""
+"""For each preset, the paper cells its run should reproduce: the base presets of ``car/configs/*.yaml`` and one
+preset per ablation cell of Tables 2-6, named from its row (``car.config.ablation_setting`` builds its setting)."""
 
 
 def paper_cells(preset: str) -> tuple[PaperCell, ...]:

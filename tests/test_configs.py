@@ -1,5 +1,6 @@
-"""The presets of car/configs: they load, cover every paper table, and carry the paper's values.
+"""The paper presets: they load, cover every paper table, and carry the paper's values.
 
+Base settings are the YAML files of car/configs; the ablation rows of Tables 2-6 are built from their base.
 Presets are checked against ``car.paper`` (an independent encoding of the paper's tables): a Table 5
 preset must hold its row's η, θ, λ, a Table 4 preset its row's checked prompts, and so on.
 """
@@ -15,6 +16,7 @@ from car import paper
 from car.config import CONFIG_DIR, CaRConfig, list_configs, load_config
 
 NAMES = list_configs()
+STORED = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))  # the presets with a YAML file
 META_KEYS = {"table", "row", "description"}
 DATASETS = {"voc", "voc20", "coco", "context", "context59", "context459", "ade150", "ade847", "refcoco",
             "refcocoplus", "refcocog", "gres", "davis"}
@@ -54,10 +56,10 @@ def test_every_preset_loads_and_describes_its_table(name: str) -> None:
     assert set(tables) == {c.table for c in paper.paper_cells(name)}
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", STORED)
 def test_presets_set_only_what_differs_from_the_defaults(name: str) -> None:
     raw = _raw(name)
-    assert META_KEYS <= set(raw)
+    assert "description" in raw and not {"table", "row"} & set(raw), "table / row come from paper.PRESET_CELLS"
     for key, value in raw.items():
         if key in META_KEYS:
             continue
@@ -68,6 +70,22 @@ def test_presets_set_only_what_differs_from_the_defaults(name: str) -> None:
 
 def test_presets_and_paper_links_match() -> None:
     assert set(NAMES) == set(paper.PRESET_CELLS)
+    voc20 = load_config("voc20")
+    assert voc20.table == "Table 1, Table J"
+    assert voc20.row == "Table 1: CaR (Ours, w/o SAM) | VOC-20 || Table J: CaR (Ours) | VOC-20"
+    assert load_config("davis").row == "Table 8: CaR (Ours) | J&F, J, F"
+
+
+def test_stored_presets_hold_distinct_settings() -> None:
+    assert len({repr(_setting(load_config(name))) for name in STORED}) == len(STORED)
+
+
+def test_an_ablation_row_equal_to_its_base_is_its_base() -> None:
+    for base, names in {"voc": ("voc_prompt_circle_blur", "voc_eta04_theta06_lam04", "voc_prop_b16_cls_l14"),
+                        "coco": ("coco_eta05_theta03_lam05", "coco_prop_b16_cls_l14")}.items():
+        for name in names:
+            assert name in NAMES and name not in STORED
+            assert _setting(load_config(name)) == _setting(load_config(base)), name
 
 
 def test_every_paper_table_is_covered() -> None:
@@ -125,65 +143,51 @@ def test_referring_presets() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Each ablation preset is its base setting with exactly the ablated fields changed,
-# and those fields hold the row's values as car.paper stores them.
+# Each ablation row of Tables 2-6 resolves to a preset: its base setting with exactly the ablated fields
+# changed, holding the row's values as car.paper stores them (translated here, not by car.config).
 # ---------------------------------------------------------------------------------------------
-def test_table2_presets() -> None:
-    voc = load_config("voc")
-    assert _diff(load_config("voc_no_recurrence"), voc) == {"recurrence"}
+ABLATED = {"2": {"recurrence", "cam_method"}, "3": {"proposal_model", "classifier_model"}, "4": {"prompts"},
+           "5": {"eta", "theta", "lam"}, "6": {"background"}}
+
+
+def _holds_row(cfg: CaRConfig, key: str, row: paper.PaperRow) -> bool:
+    m = row.meta
+    if key == "2":
+        return (cfg.recurrence, cfg.cam_method) == (m["w/ recurrence?"], "gradcam" if "gradCAM" in m["CAM"] else "caa")
+    if key == "3":
+        f, g = m["Mask Proposal Generator f"], m["Mask Classifier g"]
+        return (cfg.proposal_model, cfg.classifier_model) == (f.replace("/", "-"), g.replace("/", "-"))
+    if key == "4":
+        return set(cfg.prompts) == set(m["Visual Prompts"])
+    if key == "5":
+        return (cfg.eta, cfg.theta, cfg.lam) == row.values[:3]
+    return set(cfg.background) == {g.lower().replace("-", "_").replace(" ", "_") for g in m["Background queries"]}
+
+
+@pytest.mark.parametrize("key", sorted(ABLATED))
+def test_every_ablation_row_resolves_to_its_setting(key: str) -> None:
+    table = paper.get_table(key)
+    presets = [(c, name) for name in paper.presets_for_table(key) for c in paper.paper_cells(name) if c.table == key]
+    cells = {c: name for c, name in presets}
+    columns = table.columns if key == "3" else ("mIoU",)  # Table 3: one column per dataset
+    assert len(cells) == len(presets) == len(table.rows) * len(columns)
+    assert len(cells) == {"2": 3, "3": 8, "4": 10, "5": 14, "6": 8}[key]
+    for row in table.rows:
+        for column in columns:
+            name = cells[paper.PaperCell(key, row.label, column, row.group)]
+            cfg, base = load_config(name), load_config("coco" if "COCO" in row.group + column else "voc")
+            assert _holds_row(cfg, key, row), (name, row.label)
+            assert _diff(cfg, base) <= ABLATED[key], name
+
+
+def test_ablation_presets_by_name() -> None:
     assert load_config("voc_no_recurrence").recurrence is False
-    assert _diff(load_config("voc_gradcam"), voc) == {"cam_method"}
     assert load_config("voc_gradcam").cam_method == "gradcam"
-
-
-def test_table3_presets() -> None:
-    to_open_clip = {"ViT-B/16": "ViT-B-16", "ViT-L/14": "ViT-L-14"}
-    for name in paper.presets_for_table("3"):
-        cfg = load_config(name)
-        (cell,) = paper.paper_cells(name)
-        row = paper.get_table("3").row(cell.row)
-        base = load_config("voc" if cell.column == "Pascal VOC" else "coco")
-        assert cfg.proposal_model == to_open_clip[row.meta["Mask Proposal Generator f"]]
-        assert cfg.classifier_model == to_open_clip[row.meta["Mask Classifier g"]]
-        assert _diff(cfg, base) <= {"proposal_model", "classifier_model"}
-    assert len(paper.presets_for_table("3")) == 8
-
-
-def test_table4_presets() -> None:
-    names = paper.presets_for_table("4")
-    assert len(names) == len(paper.get_table("4").rows) == 10
-    for name in names:
-        cfg = load_config(name)
-        (cell,) = paper.paper_cells(name)
-        checked = paper.get_table("4").row(cell.row).meta["Visual Prompts"]
-        assert set(cfg.prompts) == set(checked), name
-        assert _diff(cfg, load_config("voc")) <= {"prompts"}
-
-
-def test_table5_presets() -> None:
-    names = paper.presets_for_table("5")
-    assert len(names) == 14
-    for name in names:
-        cfg = load_config(name)
-        (cell,) = paper.paper_cells(name)
-        eta, theta, lam, _ = paper.get_table("5").row(cell.row, cell.group).values
-        assert (cfg.eta, cfg.theta, cfg.lam) == (eta, theta, lam), name
-        base = load_config("voc" if cell.group == "Pascal VOC" else "coco")
-        assert _diff(cfg, base) <= {"eta", "theta", "lam"}
-
-
-def test_table6_presets() -> None:
-    groups = {"Terrestrial": {"terrestrial"}, "Aquatic Atmospheric": {"aquatic_atmospheric"},
-              "Man-Made": {"man_made"}}
-    names = paper.presets_for_table("6")
-    assert len(names) == 8
-    for name in names:
-        cfg = load_config(name)
-        (cell,) = paper.paper_cells(name)
-        checked = paper.get_table("6").row(cell.row).meta["Background queries"]
-        assert set(cfg.background) == set().union(*(groups[g] for g in checked)), name
-        assert _diff(cfg, load_config("voc")) == {"background"}
     assert load_config("voc_bg_none").background == ()
+    assert load_config("voc_bg_terrestrial_man_made").background == ("terrestrial", "man_made")
+    assert load_config("coco_prop_l14_cls_b16").proposal_model == "ViT-L-14"
+    cfg = load_config("coco_eta06_theta03_lam05")
+    assert (cfg.dataset, cfg.eta, cfg.theta, cfg.lam, cfg.prompts) == ("coco", 0.6, 0.3, 0.5, ("blur", "gray"))
 
 
 def test_background_groups_and_templates_exist_in_vocab() -> None:
