@@ -122,6 +122,14 @@ def _toy(args: argparse.Namespace) -> int:
         _, log = train_segmenter(SegTrainConfig(steps=args.steps, seed=args.seed), out=out)
         print(f"wrote {out}; last log: {json.dumps(log[-1])}")
         return 0
+    if args.toy_cmd == "designs":
+        from car.toy.designs import run_designs
+
+        data = run_designs(args.names or None, steps=args.steps, out=args.out)
+        for r in data["designs"]:
+            print(f"{r['name']:8s} zero-shot {r['zero_shot_acc']:.2f}, same-object mass / chance: blocks "
+                  f"{r['blocks']}, after CAA {list(r['caa_last_3'].values())[-1]}")
+        return 0
     if args.toy_cmd == "tables":
         from car.toy.tables import TABLES, toy_table
 
@@ -201,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--seed", type=int, default=0)
     ts.add_argument("--out", help="checkpoint path (default: the user cache; car/toy/checkpoints/toy-seg.pt "
                     "replaces the shipped one)")
+    td = tsub.add_parser("designs", help="train each toy-CLIP design briefly and probe its attention (toy-world "
+                         "chapter; minutes per design)")
+    td.add_argument("names", nargs="*", help="designs (default: all of car.toy.designs.DESIGNS)")
+    td.add_argument("--steps", type=int, default=300)
+    td.add_argument("--out", help="results JSON (default: the user cache; car/results/toy_designs.json ships it); "
+                    "designs already in it are kept")
     tr = tsub.add_parser("report")
     tr.add_argument("--limit", type=int, help="images per split (default: the whole split)")
     tr.add_argument("--quiet", action="store_true")

@@ -29,12 +29,16 @@ class ObjectMass:
         blocks: one value per block (head-mean attention, CLS dropped), first to last.
         stages: CAA's stages in order: ``mean of last k``, ``sinkhorn``, ``symmetric`` (Eq. 7), ``power`` (A^t).
         num_tokens: object tokens measured.
+        rank_one: per block, the share of the attention matrix's energy in its first singular value (σ₁² / Σσ²),
+            mean over images. Near 1, every token attends the same way whatever its content (the matrix is
+            close to one column profile repeated), and Sinkhorn normalisation leaves an almost uniform matrix.
     """
 
     chance: float
     blocks: tuple[float, ...]
     stages: dict[str, float]
     num_tokens: int
+    rank_one: tuple[float, ...] = ()
 
     def rows(self) -> list[tuple[str, float, float]]:
         """(affinity, same-object mass, ratio to chance) rows for a table."""
@@ -76,7 +80,7 @@ def same_object_mass(bundle: ClipBundle, dataset, *, limit: int = 40, layers: in
         layers, rounds, power: CAA's settings (official: the last 8 blocks, 3 Sinkhorn rounds, t = 2).
         background: the ground-truth label that is not an object (0 in the VOC convention).
     """
-    num_blocks, sums, stage_sums = None, None, {}
+    num_blocks, sums, stage_sums, rank_one, images = None, None, {}, None, 0
     chance_sum, tokens = 0.0, 0
     for i in range(min(limit, len(dataset))):
         sample = dataset[i]
@@ -90,9 +94,12 @@ def same_object_mass(bundle: ClipBundle, dataset, *, limit: int = 40, layers: in
         attention = state.attention.detach().float()  # (L, n, n)
         if num_blocks is None:
             num_blocks = attention.shape[0]
-            sums = np.zeros(num_blocks)
+            sums, rank_one = np.zeros(num_blocks), np.zeros(num_blocks)
         for b in range(num_blocks):
             sums[b] += mass_on_same_object(attention[b], labels, objects)[0]
+            sv = torch.linalg.svdvals(attention[b].double())
+            rank_one[b] += float(sv[0] ** 2 / (sv ** 2).sum())
+        images += 1
         mean = caa.attention_affinity(attention, min(layers, num_blocks))
         stages = {f"mean of the last {min(layers, num_blocks)} blocks (CAA's input)": mean,
                   f"after Sinkhorn ({rounds} rounds)": caa.sinkhorn(mean, rounds)}
@@ -105,4 +112,5 @@ def same_object_mass(bundle: ClipBundle, dataset, *, limit: int = 40, layers: in
     if not tokens:
         raise ValueError(f"no object tokens in the first {limit} samples of {getattr(dataset, 'name', dataset)}")
     return ObjectMass(chance_sum / tokens, tuple(float(s / tokens) for s in sums),
-                      {k: v / tokens for k, v in stage_sums.items()}, tokens)
+                      {k: v / tokens for k, v in stage_sums.items()}, tokens,
+                      tuple(float(r / images) for r in rank_one))

@@ -32,3 +32,22 @@ def test_probe_runs_on_a_model_and_split(clip_tiny) -> None:
     r = same_object_mass(clip_tiny, get_dataset("toy_voc", None), limit=3)
     assert len(r.blocks) == 3 and 0 < r.chance < 1 and r.num_tokens > 0
     assert all(0 <= v <= 1 for v in [*r.blocks, *r.stages.values()])
+    assert len(r.rank_one) == 3 and all(0 < v <= 1 for v in r.rank_one)
+
+
+def test_rank_one_share_of_a_repeated_row_is_one_and_of_the_identity_is_one_over_n(monkeypatch) -> None:
+    """σ₁²/Σσ² of the attention: 1 for one column profile repeated (query-independent), 1/n for the identity."""
+    from car import probe
+    gt = np.zeros((16, 16), np.int64)
+    gt[:8, :8] = 1
+    sample = type("S", (), {"image": np.zeros((16, 16, 3), np.uint8), "gt": gt})()
+    profile = torch.softmax(torch.randn(16), 0)
+    attention = torch.stack([profile.expand(16, 16), torch.eye(16)])  # block 1: repeated row; block 2: identity
+
+    def fake_encode(bundle, image):
+        return type("St", (), {"grid": (4, 4), "attention": attention})()
+
+    monkeypatch.setattr(probe.cam_mod, "encode_image", fake_encode)
+    r = same_object_mass(None, [sample], limit=1, layers=2)
+    assert np.isclose(r.rank_one[0], 1.0) and np.isclose(r.rank_one[1], 1 / 16)
+    assert np.isclose(r.blocks[1], 1.0)  # the identity keeps every token on itself: all on its own object

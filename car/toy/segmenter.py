@@ -11,7 +11,7 @@ training-free CaR on toy referring expressions about seen and about unseen conce
     >>> seg(image, ["the red circle"]).masks.shape                  # doctest: +SKIP
     (1, 64, 64)
 
-``python -m car toy train-seg`` retrains it (seeded, ≈ 1 min on 2 CPU cores).
+``python -m car toy train-seg`` retrains it (seeded; its log is in the checkpoint).
 """
 from __future__ import annotations
 

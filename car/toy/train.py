@@ -40,7 +40,8 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 TOY_BLUR_KERNEL = 3
 
 
-#: Steps of the shipped checkpoints (≈ 26 min for "b" and ≈ 30 min for "l", trained at once with one thread each on 2 CPU cores).
+#: Steps of the shipped checkpoints (their training time is the last ``seconds`` of ``toy-<size>.log.json``; "b" and
+#: "l" were trained at once, one thread each, on 2 CPU cores).
 DEFAULT_STEPS = {"b": 1200, "l": 600}
 
 
