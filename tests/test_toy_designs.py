@@ -1,0 +1,39 @@
+"""The toy-CLIP design runner: designs build the architecture they name, and runs resume from their JSON."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from car.toy import designs
+from car.toy.models import build_toy_clip
+
+
+def test_a_design_builds_the_architecture_it_names() -> None:
+    model, _ = build_toy_clip(designs.register(designs.design("patch4")))
+    assert model.visual.grid_size == (16, 16)  # 64 px / 4 px patches
+    model, _ = build_toy_clip(designs.register(designs.design("cls")))
+    assert model.visual.pool_type == "tok"
+    with pytest.raises(ValueError, match="valid: b, cls"):
+        designs.design("nope")
+
+
+def test_designs_resume_from_their_json(tmp_path, monkeypatch) -> None:
+    ran = []
+    monkeypatch.setattr(designs, "run_design", lambda d, steps, progress=False: ran.append(d.name) or {"name": d.name})
+    out = tmp_path / "d.json"
+    designs.run_designs(["b"], steps=5, out=out, progress=False)
+    designs.run_designs(["b", "cls"], steps=5, out=out, progress=False)
+    assert ran == ["b", "cls"]  # b was not run twice
+    assert [r["name"] for r in json.loads(out.read_text())["designs"]] == ["b", "cls"]
+    with pytest.raises(ValueError, match="--steps 5"):
+        designs.run_designs(["focus"], steps=300, out=out)
+
+
+def test_the_shipped_design_results_cover_every_design() -> None:
+    from car import results
+
+    data = results.read_json(results.shipped("toy_designs.json"))
+    assert [r["name"] for r in data["designs"]] == [d.name for d in designs.DESIGNS]
+    for r in data["designs"]:
+        assert r["what"] == designs.design(r["name"]).what and len(r["blocks"]) == 4
