@@ -46,6 +46,8 @@ DESIGNS: tuple[Design, ...] = (
     Design("cls", "class-token pooling instead of the average of the patch tokens", {"pool_type": "tok"}),
     Design("focus", "70 % highlighted (visual-prompt) pairs per batch instead of 40 %", train={"focus_prob": 0.7}),
     Design("patch4", "4-px patches: a 16 x 16 token grid at 64 px", {"patch_size": 4}),
+    Design("sincos", "fixed 2-D sine-cosine position embeddings instead of learned ones (a built-in locality prior)",
+           {"pos_embed_type": "sin_cos_2d"}),
 )
 
 
