@@ -22,12 +22,14 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import open_clip
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:  # open_clip (and torchvision) load with the first model, not with `import car`
+    import open_clip
 
 from car.world import random_weights
 
@@ -113,6 +115,7 @@ def load_clip(name: str, pretrained: str | None = "openai", *, device: str | tor
         WeightsUnavailableError: the weights are not cached and cannot be downloaded (offline).
         FileNotFoundError: a weights path that does not exist.
     """
+    import open_clip
     if name in TOY_MODELS or str(name).endswith(".pt") and Path(name).exists():
         return _load_toy(name, device)
     if name not in open_clip.list_models():
@@ -143,6 +146,7 @@ def _random_stand_in(name: str, pretrained: str, device: str) -> ClipBundle:
 
     One model per (name, device) per process: a chapter that loads ViT-L/14 twice initialises it once.
     """
+    import open_clip
     if pretrained not in open_clip.list_pretrained_tags_by_model(name):
         raise ValueError(f"unknown pretrained tag {pretrained!r} for {name}; "
                          f"available: {', '.join(open_clip.list_pretrained_tags_by_model(name))}")
@@ -160,6 +164,7 @@ def weights_available(name: str, pretrained: str = "openai", cache_dir: str | No
 
     Chapters use it to choose between real CLIP and the toy world without waiting for a download to fail.
     """
+    import open_clip
     if name in TOY_MODELS:
         return True
     if random_weights():  # the random-weights mode stands in for every real model
@@ -186,6 +191,7 @@ def _load_toy(name: str, device: str | torch.device) -> ClipBundle:
 
 def _resolve_weights(name: str, pretrained: str, cache_dir: str | None) -> tuple[str, dict]:
     """Return a local weights file for (name, pretrained) and create_model kwargs; download only if online."""
+    import open_clip
     if os.path.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")):
         if not Path(pretrained).exists():
             raise FileNotFoundError(f"weights file {pretrained} does not exist")
