@@ -82,19 +82,19 @@ def refine_with_affinity(cams: torch.Tensor, affinity: torch.Tensor, lam: float,
     """CAA for all queries at once given a precomputed affinity (Eq. 8).
 
     Args:
-        cams: float (Q, h, w) in [0, 1], raw grad-CAMs.
+        cams: float (N, h, w) in [0, 1], raw grad-CAMs.
         affinity: float (n, n), n = h*w, from :func:`symmetric_affinity`.
         lam: λ, the box threshold.
         mask_output: False = official (box mask on the input CAM's positions); True = the paper's B ⊙ (Aᵗ·M).
 
     Returns:
-        float (Q, h, w) in [0, 1].
+        float (N, h, w) in [0, 1].
     """
     q, h, w = cams.shape
     boxes = torch.from_numpy(np.stack([box_mask(c, lam) for c in cams]) if q else np.zeros((0, h, w), bool))
-    boxes = boxes.to(cams.device, cams.dtype).reshape(q, h * w)  # (Q, n)
+    boxes = boxes.to(cams.device, cams.dtype).reshape(q, h * w)  # (N, n)
     flat = cams.reshape(q, h * w)
-    refined = (flat @ affinity.T) * boxes if mask_output else (flat * boxes) @ affinity.T  # (Q, n)
+    refined = (flat @ affinity.T) * boxes if mask_output else (flat * boxes) @ affinity.T  # (N, n)
     return minmax(refined.reshape(q, h, w))
 
 
@@ -102,7 +102,7 @@ def refine(cam: torch.Tensor, attn: torch.Tensor, lam: float, power: int = 2, ro
     """CAA of CAMs from a raw attention map (convenience form of :func:`refine_with_affinity`).
 
     Args:
-        cam: float (Q, h, w) or (h, w) in [0, 1].
+        cam: float (N, h, w) or (h, w) in [0, 1].
         attn: float (n, n) mean attention (CLS dropped), n = h*w.
 
     Returns:

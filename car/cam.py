@@ -11,7 +11,8 @@ network.
 The official code re-runs block L and one backward per query at every step; the maps are the same because the
 image-side computation does not depend on the queries.
 
-Shape letters: Q queries, K background queries, n = h*w patch tokens, C width, D embedding.
+Shape letters (the package's, ``car.__doc__``): N queries, K background queries, n = h*w patch tokens on the
+(h, w) grid, L blocks, E model width, D embedding.
 """
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ class ImageState:
     """Everything the CAM needs from one image, computed once.
 
     Attributes:
-        activation: float (1, 1 + n, C), the last block's ``ln_1`` output A, inside the autograd graph.
+        activation: float (1, 1 + n, E), the last block's ``ln_1`` output A, inside the autograd graph.
         embedding: float (D,), mean-of-patch-tokens image embedding after block L (graph to ``activation``).
         attention: float (L, n, n), head-averaged attention of every block, CLS row/column dropped.
         grid: (h, w) patch grid; ``size`` (H, W) the original image size.
@@ -121,16 +122,16 @@ def encode_image(bundle: ClipBundle, image: np.ndarray, size_multiple: int | Non
 
 def target_probabilities(state: ImageState, text: torch.Tensor, background: torch.Tensor, logit_scale: float,
                          mode: str = "semantic") -> torch.Tensor:
-    """The scores whose gradients make the CAMs, float (Q,), in the autograd graph.
+    """The scores whose gradients make the CAMs, float (N,), in the autograd graph.
 
     Args:
-        text: float (Q, D) normalised query embeddings; background: float (K, D) (K may be 0).
+        text: float (N, D) normalised query embeddings; background: float (K, D) (K may be 0).
         logit_scale: exp(logit_scale) (100 for OpenAI CLIP).
         mode: "semantic" — one softmax over [queries; background] (official); "refer" — query q competes only
             with the background: softmax over [q; background] (official refer mode's one CAM call per query).
     """
     image = F.normalize(state.embedding.float(), dim=-1)
-    fg = logit_scale * text @ image  # (Q,)
+    fg = logit_scale * text @ image  # (N,)
     bg = logit_scale * background @ image  # (K,)
     if mode == "semantic":
         return torch.softmax(torch.cat([fg, bg]), 0)[: len(fg)]
@@ -151,14 +152,14 @@ def vjp_chunk(state: ImageState, budget: int = VJP_BUDGET_BYTES) -> int:
     """Queries per batched VJP for ``state`` under ``budget`` bytes (1 = a plain loop of backwards).
 
     Per query the backward of block L holds about what a forward of the block does
-    (:func:`car.backbones.activation_bytes`, heads = C / 64, OpenAI CLIP's head width).
+    (:func:`car.backbones.activation_bytes`, heads = E / 64, OpenAI CLIP's head width).
     """
     tokens, width = state.activation.shape[1:]
     return max(1, budget // activation_bytes(tokens, width, max(1, width // 64)))
 
 
 def gradcam_from_scores(state: ImageState, scores: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-    """Grad-CAM of each score on the patch grid, min–max normalised: float (Q, h, w) in [0, 1].
+    """Grad-CAM of each score on the patch grid, min–max normalised: float (N, h, w) in [0, 1].
 
     α_c = mean over positions of ∂score/∂A_c; CAM = ReLU(Σ_c α_c A_c) (pytorch-grad-cam, as the official code).
     Gradients come from the cached graph (block L is never re-run): ``chunk`` queries per batched
@@ -167,24 +168,24 @@ def gradcam_from_scores(state: ImageState, scores: torch.Tensor, chunk: int | No
     """
     q = len(scores)
     chunk = vjp_chunk(state) if chunk is None else max(1, int(chunk))
-    acts = state.activation[0, 1:].detach()  # (n, C)
+    acts = state.activation[0, 1:].detach()  # (n, E)
     alphas = []
     for start in range(0, q, chunk):
         if chunk == 1:
             (grads,) = torch.autograd.grad(scores[start], state.activation, retain_graph=True)
-            grads = grads[None]  # (1, 1, 1 + n, C)
+            grads = grads[None]  # (1, 1, 1 + n, E)
         else:
             eye = torch.eye(q, device=scores.device, dtype=scores.dtype)[start:start + chunk]
             (grads,) = torch.autograd.grad(scores, state.activation, grad_outputs=eye, is_grads_batched=True,
-                                           retain_graph=True)  # (q_chunk, 1, 1 + n, C)
-        alphas.append(grads[:, 0, 1:].mean(1))  # (q_chunk, C)
+                                           retain_graph=True)  # (q_chunk, 1, 1 + n, E)
+        alphas.append(grads[:, 0, 1:].mean(1))  # (q_chunk, E)
     alpha = torch.cat(alphas) if alphas else acts.new_zeros(0, acts.shape[1])
-    cam = torch.relu(alpha @ acts.T).reshape(q, *state.grid)  # (Q, h, w)
+    cam = torch.relu(alpha @ acts.T).reshape(q, *state.grid)  # (N, h, w)
     return minmax(cam)
 
 
 def minmax(maps: torch.Tensor) -> torch.Tensor:
-    """Per-map min–max normalisation of float (Q, ...) (official ``scale_cam_image``); NaN counts as 0."""
+    """Per-map min–max normalisation of float (N, ...) (official ``scale_cam_image``); NaN counts as 0."""
     flat = torch.nan_to_num(maps.reshape(len(maps), -1), nan=0.0)
     flat = flat - flat.min(1, keepdim=True).values
     flat = flat / (flat.max(1, keepdim=True).values + MINMAX_EPS)
@@ -193,7 +194,7 @@ def minmax(maps: torch.Tensor) -> torch.Tensor:
 
 def gradcam(state: ImageState, text: torch.Tensor, background: torch.Tensor, logit_scale: float,
             mode: str = "semantic") -> torch.Tensor:
-    """Raw grad-CAMs of the queries: float (Q, h, w) in [0, 1].
+    """Raw grad-CAMs of the queries: float (N, h, w) in [0, 1].
 
     Official fallback: a query whose CAM is all zero is recomputed with the foreground queries only (no
     background queries in the softmax).
@@ -207,7 +208,7 @@ def gradcam(state: ImageState, text: torch.Tensor, background: torch.Tensor, log
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of float (Q, h, w) to (Q, H, W) (``cv2.resize`` default: half-pixel centres)."""
+    """Bilinear resize of float (N, h, w) to (N, H, W) (``cv2.resize`` default: half-pixel centres)."""
     if maps.shape[-2:] == tuple(size):
         return maps
     return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]

@@ -11,7 +11,7 @@ canonical strings) the single softmax P = softmax_j(s · cos(img_i, text_j)) (of
 the paper describes one softmax of the template-averaged text embedding ("paper"). θ is compared with
 the diagonal P_ii.
 
-Shape letters: N prompted images (= queries of the step), T templates, Q queries, D embedding.
+Shape letters (``car.__doc__``): M prompted images (one per query of the step), T templates, N queries, D embedding.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from car.backbones import ClipBundle, batch_size_for, blocks, embed_patches, poo
 
 
 def preprocess(bundle: ClipBundle, images: np.ndarray, crop: str = "center") -> torch.Tensor:
-    """uint8 (N, H, W, 3) → normalised float32 (N, 3, S, S), S = the classifier's input size.
+    """uint8 (M, H, W, 3) → normalised float32 (M, 3, S, S), S = the classifier's input size.
 
     ``crop``: "center" = resize the shortest side to S (bicubic) and centre-crop (CLIP's ``preprocess``, official);
     "resize" = squash the whole image to S x S (keeps prompts near the border).
@@ -50,7 +50,7 @@ def preprocess(bundle: ClipBundle, images: np.ndarray, crop: str = "center") -> 
 @torch.no_grad()
 def encode_images(bundle: ClipBundle, x: torch.Tensor, skip_last_block: bool = True,
                   batch_size: int | None = None) -> torch.Tensor:
-    """L2-normalised image embeddings float (N, D) of preprocessed images float (N, 3, S, S).
+    """L2-normalised image embeddings float (M, D) of preprocessed images float (M, 3, S, S).
 
     Pooling is the model's own (CLS for OpenAI CLIP, mean of patches for the toy CLIPs). ``batch_size`` images
     per forward; default: a memory budget (:func:`car.backbones.batch_size_for`; one ViT-L/14 image at a time on
@@ -69,27 +69,27 @@ def encode_images(bundle: ClipBundle, x: torch.Tensor, skip_last_block: bool = T
 
 
 def mask_scores(images: torch.Tensor, text: torch.Tensor, logit_scale: float, rule: str = "official") -> torch.Tensor:
-    """The normalised similarity matrix P of Eq. 5: float (N, Q), rows sum to 1.
+    """The normalised similarity matrix P of Eq. 5: float (M, N), rows sum to 1.
 
     Args:
-        images: float (N, D) normalised image embeddings.
-        text: float (T, Q, D) normalised text embeddings, one slice per template.
+        images: float (M, D) normalised image embeddings.
+        text: float (T, N, D) normalised text embeddings, one slice per template.
         logit_scale: s = exp(logit_scale) (100 for OpenAI CLIP).
         rule: "official" (softmax of the sum of per-template softmaxes; one template, T = 1: the single
             softmax, official ``forward_clip``) or "paper" (softmax of the cosine to the renormalised template
             mean). For T = 1 both rules give the same single softmax.
     """
     if rule == "official":
-        per_template = torch.softmax(logit_scale * torch.einsum("nd,tqd->tnq", images, text), -1)  # (T, N, Q)
+        per_template = torch.softmax(logit_scale * torch.einsum("nd,tqd->tnq", images, text), -1)  # (T, M, N)
         if len(text) == 1:  # official forward_clip: a flat text list (no templates) is one softmax
             return per_template[0]
         return torch.softmax(per_template.sum(0), -1)
     if rule == "paper":
-        mean = F.normalize(text.mean(0), dim=-1)  # (Q, D)
+        mean = F.normalize(text.mean(0), dim=-1)  # (N, D)
         return torch.softmax(logit_scale * images @ mean.T, -1)
     raise ValueError(f"unknown classifier score rule {rule!r}; valid: official, paper")
 
 
 def diagonal_scores(p: torch.Tensor) -> torch.Tensor:
-    """P_ii: the score of prompted image i against its own query i, float (N,)."""
+    """P_ii: the score of prompted image i against its own query i, float (M,)."""
     return torch.diagonal(p)

@@ -61,14 +61,14 @@ class MaskCLIP:
         queries = check_queries(queries)
         text = query_texts(self.bundle, queries, self.background, self.template)
         feats, grid = dense_features(self.bundle, image)
-        logits = (feats @ text.T).T.reshape(len(text), *grid)  # (Q + K, h, w)
+        logits = (feats @ text.T).T.reshape(len(text), *grid)  # (N + K, h, w)
         labels, masks, _ = dense_labels(logits, len(queries), image.shape[:2])
         return DenseResult(tuple(queries), labels, masks, masks.mean((1, 2)).astype(np.float32))
 
 
 def query_texts(bundle: ClipBundle, queries: Sequence[str], background: Sequence[str],
                 template: str = CAM_TEMPLATE) -> torch.Tensor:
-    """Normalised embeddings float (Q + K, D): the Q queries, then the K words of the ``background`` groups
+    """Normalised embeddings float (N + K, D): the N queries, then the K words of the ``background`` groups
     (words equal to a query dropped), all in ``template``."""
     words = background_queries(background, queries)
     return encode_text(bundle, [template.format(q) for q in list(queries) + words])
@@ -79,11 +79,11 @@ def dense_labels(logits: torch.Tensor, num_queries: int,
     """Per-pixel decision of a dense segmenter over [queries; background words].
 
     Args:
-        logits: float (Q + K, h, w) on the patch grid, the first ``num_queries`` rows the queries.
+        logits: float (N + K, h, w) on the patch grid, the first ``num_queries`` rows the queries.
 
     Returns:
-        labels int64 (H, W) (query index, -1 where a background word wins), masks bool (Q, H, W), and the
-        logits up-sampled to ``size`` (bilinear) float (Q + K, H, W).
+        labels int64 (H, W) (query index, -1 where a background word wins), masks bool (N, H, W), and the
+        logits up-sampled to ``size`` (bilinear) float (N + K, H, W).
     """
     up = upsample(logits, size)
     winner = up.argmax(0).numpy()

@@ -83,7 +83,7 @@ def _official_query_cam(bundle: ClipBundle, feats: torch.Tensor, text: torch.Ten
         with cam_mod.capture_output(last.ln_1) as ln1, cam_mod.capture_attention([last.attn]) as attn:
             out = last(feats)
         image = F.normalize(pool_and_project(bundle, out, pool="mean"), dim=-1)  # (1, D), mean of patches
-        probs = torch.softmax((bundle.model.logit_scale.exp() * image @ text.T).float(), -1)[0]  # (Q + K,)
+        probs = torch.softmax((bundle.model.logit_scale.exp() * image @ text.T).float(), -1)[0]  # (N + K,)
     clock.count("cam_block_L_forwards")
     with clock("gradients"):
         grads: list[torch.Tensor] = []

@@ -6,7 +6,7 @@ Official code: ``modeling/model/crf.py`` (``DenseCRF``, ``PostProcess``; copied 
 (``get_sam_masks``); reference digest §6.
 
 Shapes: ``H, W`` image size, ``C`` CRF classes (background + queries), ``N`` queries / masks,
-``K`` SAM masks. Images are ``uint8 (H, W, 3)`` RGB numpy arrays; everything here is numpy (the CRF
+``M`` SAM masks. Images are ``uint8 (H, W, 3)`` RGB numpy arrays; everything here is numpy (the CRF
 runs on the CPU).
 
 The CRF needs ``pydensecrf`` (``pip install pydensecrf2==1.1``); SAM is optional
@@ -242,9 +242,9 @@ def iom(a: np.ndarray, b: np.ndarray, *, min_pred_thresh: float = 0.0) -> float:
 
 
 def _iom_many(pred: np.ndarray, sam: np.ndarray, min_pred_thresh: float) -> np.ndarray:
-    """IoM of one bool (H, W) mask against bool (K, H, W) masks → float64 (K,)."""
-    inter = (sam & pred[None]).sum(axis=(1, 2)).astype(np.float64)  # (K,)
-    area_sam = sam.sum(axis=(1, 2))  # (K,)
+    """IoM of one bool (H, W) mask against bool (M, H, W) masks → float64 (M,)."""
+    inter = (sam & pred[None]).sum(axis=(1, 2)).astype(np.float64)  # (M,)
+    area_sam = sam.sum(axis=(1, 2))  # (M,)
     area_pred = pred.sum()
     r_s = np.divide(inter, area_sam, out=np.zeros_like(inter), where=area_sam > 0)
     r_p = inter / area_pred if area_pred > 0 else np.zeros_like(inter)
@@ -276,21 +276,21 @@ def match_sam(
 
     Args:
         mask: bool (H, W) CaR mask.
-        sam_masks: bool (K, H, W) SAM automask proposals.
+        sam_masks: bool (M, H, W) SAM automask proposals.
         iom_thresh: ϕ_iom (paper 0.7; official configs 0.6 VOC / 0.7 COCO / 0.5 Context).
         iou_thresh: ϕ_iou (paper 0.7; official evaluation default 0.9).
         min_pred_thresh: IoM gate on |p ∩ s| / |p| (see :func:`iom`).
 
     Returns:
-        bool (H, W): the union or the unchanged mask. An empty mask or K = 0 returns ``mask``.
+        bool (H, W): the union or the unchanged mask. An empty mask or M = 0 returns ``mask``.
     """
     mask = np.asarray(mask, dtype=bool)
     sam_masks = np.asarray(sam_masks, dtype=bool)
     if sam_masks.ndim != 3 or sam_masks.shape[1:] != mask.shape:
-        raise ValueError(f"sam_masks must be (K, H, W) with (H, W) = {mask.shape}, got {sam_masks.shape}")
+        raise ValueError(f"sam_masks must be (M, H, W) with (H, W) = {mask.shape}, got {sam_masks.shape}")
     if len(sam_masks) == 0 or not mask.any():  # official: SAM only for non-empty masks
         return mask
-    scores = _iom_many(mask, sam_masks, min_pred_thresh)  # (K,)
+    scores = _iom_many(mask, sam_masks, min_pred_thresh)  # (M,)
     keep = scores > iom_thresh
     if not keep.any():
         keep[np.argmax(scores)] = True
@@ -337,7 +337,7 @@ def sam_ensemble(
     records = mask_generator(image)
     if not records:
         return masks.copy()
-    sam_masks = np.stack([np.asarray(r["segmentation"], dtype=bool) for r in records])  # (K, H, W)
+    sam_masks = np.stack([np.asarray(r["segmentation"], dtype=bool) for r in records])  # (M, H, W)
     if sam_masks.shape[1:] != masks.shape[1:]:
         raise ValueError(f"SAM masks are {sam_masks.shape[1:]}, CaR masks {masks.shape[1:]}; use the same image")
     kw = dict(iom_thresh=iom_thresh, iou_thresh=iou_thresh, min_pred_thresh=min_pred_thresh)

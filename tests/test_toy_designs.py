@@ -37,3 +37,17 @@ def test_the_shipped_design_results_cover_every_design() -> None:
     assert [r["name"] for r in data["designs"]] == [d.name for d in designs.DESIGNS]
     for r in data["designs"]:
         assert r["what"] == designs.design(r["name"]).what and len(r["blocks"]) == 4
+
+
+def test_results_json_is_written_atomically_with_plain_file_permissions(tmp_path) -> None:
+    """write_json_atomic: the data round-trips, no temporary file is left, the mode is open()'s (not 0600)."""
+    import os
+
+    from car import results
+
+    out = tmp_path / "r.json"
+    results.write_json_atomic(out, {"a": [1, 2]})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert json.loads(out.read_text()) == {"a": [1, 2]} and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -44,11 +44,15 @@ def read_json(node: Traversable | Path) -> Any:
 
 
 def write_json_atomic(path: Path, data: Any, indent: int | None = 1) -> None:
-    """Write JSON so that a reader never sees half a file: a temporary file beside it, fsync, ``os.replace``."""
+    """Write JSON so that a reader never sees half a file: a temporary file beside it, fsync, ``os.replace``.
+    The file gets the permissions a plain ``open(path, "w")`` would (``mkstemp``'s are owner-only)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=indent, allow_nan=False)
             f.flush()
