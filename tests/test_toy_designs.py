@@ -21,6 +21,7 @@ def test_a_design_builds_the_architecture_it_names() -> None:
 def test_designs_resume_from_their_json(tmp_path, monkeypatch) -> None:
     ran = []
     monkeypatch.setattr(designs, "run_design", lambda d, steps, progress=False: ran.append(d.name) or {"name": d.name})
+    monkeypatch.setattr(designs, "probe_shipped", lambda name: {"name": name})
     out = tmp_path / "d.json"
     designs.run_designs(["b"], steps=5, out=out, progress=False)
     designs.run_designs(["b", "cls"], steps=5, out=out, progress=False)
@@ -37,6 +38,8 @@ def test_the_shipped_design_results_cover_every_design() -> None:
     assert [r["name"] for r in data["designs"]] == [d.name for d in designs.DESIGNS]
     for r in data["designs"]:
         assert r["what"] == designs.design(r["name"]).what and len(r["blocks"]) == 4
+    assert [r["name"] for r in data["shipped"]] == ["toy-b", "toy-l"]
+    assert [len(r["blocks"]) for r in data["shipped"]] == [4, 6]
 
 
 def test_results_json_is_written_atomically_with_plain_file_permissions(tmp_path) -> None:

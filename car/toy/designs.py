@@ -84,7 +84,15 @@ def run_design(d: Design, steps: int = 300, out_dir: Path | None = None, progres
     return probe_design(d, path)
 
 
-def probe_design(d: Design, checkpoint: str | Path) -> dict[str, Any]:
+def probe_shipped(name: str) -> dict[str, Any]:
+    """:func:`probe_design`'s record for a shipped toy CLIP (``"toy-b"`` / ``"toy-l"``), trained its full schedule."""
+    from car.toy.models import checkpoint_path
+
+    size = name.removeprefix("toy-")
+    return probe_design(Design(name, f"{name} as shipped"), checkpoint_path(size), register_design=False)
+
+
+def probe_design(d: Design, checkpoint: str | Path, register_design: bool = True) -> dict[str, Any]:
     """Probe a trained design on the first images of ``toy_voc`` (:func:`car.probe.same_object_mass`).
 
     Returns:
@@ -97,7 +105,8 @@ def probe_design(d: Design, checkpoint: str | Path) -> dict[str, Any]:
     from car.data import get_dataset
     from car.probe import same_object_mass
 
-    register(d)
+    if register_design:
+        register(d)
     bundle, ds = load_clip(str(checkpoint)), get_dataset(PROBE_SPLIT, None)
     last = torch.load(checkpoint, map_location="cpu", weights_only=True)["log"][-1]
     probes = {layers: same_object_mass(bundle, ds, limit=PROBE_LIMIT, layers=layers) for layers in (8, 3)}
@@ -111,7 +120,8 @@ def probe_design(d: Design, checkpoint: str | Path) -> dict[str, Any]:
 
 def run_designs(names: list[str] | None = None, steps: int = 300, out: str | Path | None = None,
                 progress: bool = True) -> dict[str, Any]:
-    """Run every design of ``names`` (default: all) not yet in ``out``; the JSON is rewritten after each one."""
+    """Run every design of ``names`` (default: all) not yet in ``out``; the JSON is rewritten after each one. The
+    shipped toy CLIPs are probed too (``"shipped"``), for comparison."""
     out = Path(out or results.cache_dir() / "toy_designs.json")
     data = results.read_json(out) if out.is_file() else {"steps": steps, "split": PROBE_SPLIT,
                                                          "images": PROBE_LIMIT, "designs": []}
@@ -122,5 +132,8 @@ def run_designs(names: list[str] | None = None, steps: int = 300, out: str | Pat
         if d.name in done:
             continue
         data["designs"].append(run_design(d, steps, progress=progress))
+        results.write_json_atomic(out, data)
+    if "shipped" not in data:
+        data["shipped"] = [probe_shipped(name) for name in ("toy-b", "toy-l")]
         results.write_json_atomic(out, data)
     return data
