@@ -471,20 +471,12 @@ class CaR:
         if not alive.any():
             return masks
         with self._stage("crf"):
-            masks[alive] = self._dense_masks(image, proposals[alive])
+            masks[alive] = dense_masks(cfg, image, proposals[alive])
         if cfg.sam:
             masks[alive] = postprocess.sam_ensemble(image, masks[alive], self.mask_generator,
                                                     iom_thresh=cfg.iom_thresh, iou_thresh=cfg.iou_thresh,
                                                     min_pred_thresh=cfg.min_pred_thresh)
         return masks
-
-    def _dense_masks(self, image: np.ndarray, proposals: np.ndarray) -> np.ndarray:
-        """The dense CRF (or, with ``crf: false``, its label rule alone) → bool (N, H, W)."""
-        cfg = self.config
-        if cfg.crf:
-            return postprocess.crf_masks(image, proposals, bg_factor=cfg.bg_factor, separate=cfg.mode == "refer",
-                                         iters=cfg.crf_iters, gaussian=cfg.crf_gaussian, bilateral=cfg.crf_bilateral)
-        return argmax_masks(proposals, cfg.bg_factor, separate=cfg.mode == "refer")
 
 
 def resolve_precision(precision: str, device: torch.device | str) -> torch.dtype | None:
@@ -504,6 +496,15 @@ def resolve_precision(precision: str, device: torch.device | str) -> torch.dtype
     if precision not in table:
         raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(table)}")
     return table[precision]
+
+
+def dense_masks(cfg: CaRConfig, image: np.ndarray, proposals: np.ndarray) -> np.ndarray:
+    """§3.4's dense CRF with the config's settings (or, with ``crf: false``, its label rule alone):
+    ``proposals`` float (N, H, W) in [0, 1] on uint8 (H, W, 3) ``image`` → bool (N, H, W)."""
+    if cfg.crf:
+        return postprocess.crf_masks(image, proposals, bg_factor=cfg.bg_factor, separate=cfg.mode == "refer",
+                                     iters=cfg.crf_iters, gaussian=cfg.crf_gaussian, bilateral=cfg.crf_bilateral)
+    return argmax_masks(proposals, cfg.bg_factor, separate=cfg.mode == "refer")
 
 
 def argmax_masks(proposals: np.ndarray, bg_factor: float = 1.0, separate: bool = False) -> np.ndarray:

@@ -25,7 +25,7 @@ from car import postprocess, prompts
 from car.backbones import (ClipBundle, blocks, embed_patches, encode_text, image_tensor, pool_and_project,
                            run_blocks, to_rgb_uint8)
 from car.config import CaRConfig
-from car.model import argmax_masks, cam_texts
+from car.model import cam_texts, dense_masks
 from car.timing import PathRun, StageClock, _finish
 from car.vocab import TEMPLATE_SETS, background_queries
 
@@ -37,12 +37,7 @@ def _final_masks(cfg: CaRConfig, image: np.ndarray, steps: list[dict], n: int, c
     scores = np.zeros(n, np.float32)
     scores[last["indices"]] = last["scores"]
     with clock("crf"):
-        if cfg.crf:
-            masks[last["indices"]] = postprocess.crf_masks(
-                image, last["proposals"], bg_factor=cfg.bg_factor, separate=cfg.mode == "refer",
-                iters=cfg.crf_iters, gaussian=cfg.crf_gaussian, bilateral=cfg.crf_bilateral)
-        else:
-            masks[last["indices"]] = argmax_masks(last["proposals"], cfg.bg_factor, separate=cfg.mode == "refer")
+        masks[last["indices"]] = dense_masks(cfg, image, last["proposals"])
     return masks, postprocess.label_map(masks, scores)
 
 
