@@ -89,11 +89,12 @@ def probe_shipped(name: str) -> dict[str, Any]:
     from car.toy.models import checkpoint_path
 
     size = name.removeprefix("toy-")
-    return probe_design(Design(name, f"{name} as shipped"), checkpoint_path(size), register_design=False)
+    return probe_design(Design(name, f"{name} as shipped"), checkpoint_path(size))
 
 
-def probe_design(d: Design, checkpoint: str | Path, register_design: bool = True) -> dict[str, Any]:
-    """Probe a trained design on the first images of ``toy_voc`` (:func:`car.probe.same_object_mass`).
+def probe_design(d: Design, checkpoint: str | Path) -> dict[str, Any]:
+    """Probe a trained design on the first images of ``toy_voc`` (:func:`car.probe.same_object_mass`); a design
+    checkpoint's architecture must be registered (:func:`register`, as :func:`run_design` does).
 
     Returns:
         JSON-ready: the design, its training steps and seconds, the zero-shot accuracy and loss of its last log
@@ -105,8 +106,6 @@ def probe_design(d: Design, checkpoint: str | Path, register_design: bool = True
     from car.data import get_dataset
     from car.probe import same_object_mass
 
-    if register_design:
-        register(d)
     bundle, ds = load_clip(str(checkpoint)), get_dataset(PROBE_SPLIT, None)
     last = torch.load(checkpoint, map_location="cpu", weights_only=True)["log"][-1]
     probes = {layers: same_object_mass(bundle, ds, limit=PROBE_LIMIT, layers=layers) for layers in (8, 3)}
