@@ -32,6 +32,10 @@ class ObjectMass:
         rank_one: per block, the share of the attention matrix's energy in its first singular value (σ₁² / Σσ²),
             mean over images. Near 1, every token attends the same way whatever its content (the matrix is
             close to one column profile repeated), and Sinkhorn normalisation leaves an almost uniform matrix.
+        background_to_objects: per block, the share of a background token's attention that lands on object
+            tokens, divided by the objects' share of the grid (1 = blind to objects). Well above 1, the shared
+            profile is a saliency map: every token, whatever its own content, looks at the objects, any object;
+            Sinkhorn then divides the object columns by their large totals.
     """
 
     chance: float
@@ -39,6 +43,7 @@ class ObjectMass:
     stages: dict[str, float]
     num_tokens: int
     rank_one: tuple[float, ...] = ()
+    background_to_objects: tuple[float, ...] = ()
 
     def rows(self) -> list[tuple[str, float, float]]:
         """(affinity, same-object mass, ratio to chance) rows for a table."""
@@ -81,6 +86,7 @@ def same_object_mass(bundle: ClipBundle, dataset, *, limit: int = 40, layers: in
         background: the ground-truth label that is not an object (0 in the VOC convention).
     """
     num_blocks, sums, stage_sums, rank_one, images = None, None, {}, None, 0
+    saliency, saliency_images = None, 0
     chance_sum, tokens = 0.0, 0
     for i in range(min(limit, len(dataset))):
         sample = dataset[i]
@@ -94,12 +100,16 @@ def same_object_mass(bundle: ClipBundle, dataset, *, limit: int = 40, layers: in
         attention = state.attention.detach().float()  # (L, n, n)
         if num_blocks is None:
             num_blocks = attention.shape[0]
-            sums, rank_one = np.zeros(num_blocks), np.zeros(num_blocks)
+            sums, rank_one, saliency = np.zeros(num_blocks), np.zeros(num_blocks), np.zeros(num_blocks)
+        ground = labels == background
         for b in range(num_blocks):
             sums[b] += mass_on_same_object(attention[b], labels, objects)[0]
             sv = torch.linalg.svdvals(attention[b].double())
             rank_one[b] += float(sv[0] ** 2 / (sv ** 2).sum())
+            if ground.any():
+                saliency[b] += background_on_objects(attention[b], ground, objects)
         images += 1
+        saliency_images += int(ground.any())
         mean = caa.attention_affinity(attention, min(layers, num_blocks))
         stages = {f"mean of the last {min(layers, num_blocks)} blocks (CAA's input)": mean,
                   f"after Sinkhorn ({rounds} rounds)": caa.sinkhorn(mean, rounds)}
@@ -113,4 +123,18 @@ def same_object_mass(bundle: ClipBundle, dataset, *, limit: int = 40, layers: in
         raise ValueError(f"no object tokens in the first {limit} samples of {getattr(dataset, 'name', dataset)}")
     return ObjectMass(chance_sum / tokens, tuple(float(s / tokens) for s in sums),
                       {k: v / tokens for k, v in stage_sums.items()}, tokens,
-                      tuple(float(r / images) for r in rank_one))
+                      tuple(float(r / images) for r in rank_one),
+                      tuple(float(v / max(1, saliency_images)) for v in saliency))
+
+
+def background_on_objects(attention: torch.Tensor, ground: np.ndarray, objects: np.ndarray) -> float:
+    """The mean share of background tokens' (row-normalised) attention on object tokens, over the objects' share
+    of the grid: 1 when the background ignores where the objects are.
+
+    Args:
+        attention: float (n, n), non-negative; ``ground``, ``objects``: bool (n,) background and object tokens.
+    """
+    a = attention.double().clamp_min(0)
+    a = a / a.sum(1, keepdim=True).clamp_min(1e-30)
+    on_objects = a[torch.from_numpy(ground)][:, torch.from_numpy(objects)].sum(1).mean()
+    return float(on_objects / objects.mean())

@@ -33,6 +33,7 @@ def test_probe_runs_on_a_model_and_split(clip_tiny) -> None:
     assert len(r.blocks) == 3 and 0 < r.chance < 1 and r.num_tokens > 0
     assert all(0 <= v <= 1 for v in [*r.blocks, *r.stages.values()])
     assert len(r.rank_one) == 3 and all(0 < v <= 1 for v in r.rank_one)
+    assert len(r.background_to_objects) == 3 and all(v >= 0 for v in r.background_to_objects)
 
 
 def test_rank_one_share_of_a_repeated_row_is_one_and_of_the_identity_is_one_over_n(monkeypatch) -> None:
@@ -51,3 +52,16 @@ def test_rank_one_share_of_a_repeated_row_is_one_and_of_the_identity_is_one_over
     r = same_object_mass(None, [sample], limit=1, layers=2)
     assert np.isclose(r.rank_one[0], 1.0) and np.isclose(r.rank_one[1], 1 / 16)
     assert np.isclose(r.blocks[1], 1.0)  # the identity keeps every token on itself: all on its own object
+    # background → objects: the identity keeps the background on itself (0 on objects); the repeated row puts
+    # profile[objects] on objects, over their share of the grid 4/16 (tokens 0, 1, 4, 5 of the 4 x 4 grid)
+    on = float(profile[[0, 1, 4, 5]].sum())
+    assert np.isclose(r.background_to_objects[0], on / 0.25) and np.isclose(r.background_to_objects[1], 0.0)
+
+
+def test_background_attending_to_objects_scores_above_chance_and_a_uniform_one_chance() -> None:
+    from car.probe import background_on_objects
+
+    ground, objects = np.array([True, True, False, False]), np.array([False, False, True, True])
+    assert np.isclose(background_on_objects(torch.ones(4, 4), ground, objects), 1.0)  # half the grid, half the mass
+    saliency = torch.tensor([[0.0, 0.0, 1.0, 1.0]]).expand(4, 4)  # every token looks only at the objects
+    assert np.isclose(background_on_objects(saliency, ground, objects), 2.0)
