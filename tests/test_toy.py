@@ -137,3 +137,37 @@ def test_toy_presets_load() -> None:
     assert {"toy_voc", "toy_voc20", "toy_context", "toy_ade", "toy_refcoco", "toy_video"} <= set(names)
     for n in names:
         assert load_config(n).dataset.startswith("toy")
+
+
+def test_split_attributes_puts_the_colour_left_and_the_grey_pattern_right_of_each_centre() -> None:
+    from car.toy.scenes import COLOURS, Scene, Thing, pattern, render
+    from car.toy.train import SPLIT_GREY, split_attributes
+
+    thing = Thing("red", "square", "large", 32.0, 32.0, 16.0)
+    rendered = render(Scene(64, ("snow",), 0.5, (thing,), seed=1))
+    image, mask = split_attributes(rendered), rendered.thing_masks[0]
+    left, right = mask & (np.arange(64)[None] < 32), mask & (np.arange(64)[None] >= 32)
+    assert (image[left] == COLOURS["red"]).all()
+    grey = (SPLIT_GREY * pattern("square", 64)).astype(np.uint8)
+    assert (image[right] == grey[right][:, None]).all() and len(np.unique(image[right])) == 2  # stripes, no colour
+    assert (image[~mask] == rendered.image[~mask]).all()
+
+
+def test_split_twins_swap_two_colours_so_only_binding_tells_them_apart() -> None:
+    from collections import Counter
+
+    from car.toy import train as toy_train
+
+    swaps = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        scene = toy_train.sample_scene(rng, num_things=(2, 4))
+        twin = toy_train._swap_colours(scene, 0, rng)
+        if twin is None:
+            continue
+        swaps += 1
+        a, b = scene.things, twin.things
+        assert Counter(t.colour for t in a) == Counter(t.colour for t in b)
+        assert [t.shape for t in a] == [t.shape for t in b] and {t.concept for t in a} != {t.concept for t in b}
+        assert sum(x.colour != y.colour for x, y in zip(a, b)) == 2
+    assert swaps > 10

@@ -181,7 +181,7 @@ def _shape_mask(thing: Thing, size: int) -> np.ndarray:
     return m.astype(bool)
 
 
-def _pattern(shape: str, size: int) -> np.ndarray:
+def pattern(shape: str, size: int) -> np.ndarray:
     """float (size, size) brightness factor of a shape's surface pattern (1 = full colour, 0.55 = band)."""
     period = max(2, round(2 * size / 64))
     y, x = np.mgrid[0:size, 0:size]
@@ -206,7 +206,7 @@ def render(scene: Scene) -> Rendered:
     for k, thing in enumerate(scene.things):
         m = _shape_mask(thing, size)
         colour = np.clip(np.array(COLOURS[thing.colour]) + np.array(thing.shade), 0, 255)
-        shading = (0.9 + 0.1 * rng.random((size, size, 1))) * _pattern(thing.shape, size)[..., None]
+        shading = (0.9 + 0.1 * rng.random((size, size, 1))) * pattern(thing.shape, size)[..., None]
         image[m] = np.clip(colour * shading[m], 0, 255).astype(np.uint8)
         thing_masks[:k, m] = False
         thing_masks[k] = m

@@ -30,7 +30,7 @@ from car.config import PROMPT_KINDS
 from car.toy.models import build_toy_clip, checkpoint_path, save_checkpoint
 from dataclasses import replace
 
-from car.toy.scenes import COLOURS, SHAPES, THINGS, Scene, render, sample_scene
+from car.toy.scenes import COLOURS, SHAPES, THINGS, Rendered, Scene, pattern, render, sample_scene
 from car.toy.text import WordTokenizer, caption, phrase, wrap
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -54,6 +54,7 @@ class TrainConfig:
     weight_decay: float = 0.1
     warmup: int = 100
     focus_prob: float = 0.4  # share of highlighted pairs per batch
+    split_prob: float = 0.0  # share of twin pairs drawn with split attributes (split_attributes; a design lever)
     seed: int = 0
     eval_every: int = 100  # one "epoch" of the log; a checkpoint is saved at every epoch
     stop_at: int | None = None  # end early at this step (the schedule still spans ``steps``)
@@ -67,11 +68,37 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return (x - mean) / std
 
 
+#: Grey of the pattern half of a thing drawn by :func:`split_attributes`.
+SPLIT_GREY = 170
+
+
+def split_attributes(rendered: Rendered) -> np.ndarray:
+    """The scene with each thing's two attributes on separate halves: left of its centre its colour, plain;
+    right of it its shape's pattern, in grey. Only patches on the centre line show a whole concept, so telling
+    "red square and blue circle" from "blue square and red circle" needs both halves of one object together.
+
+    Returns:
+        uint8 (H, W, 3) RGB.
+    """
+    image = rendered.image.copy()
+    size = image.shape[0]
+    columns = np.arange(size)[None, :]
+    for thing, mask in zip(rendered.scene.things, rendered.thing_masks):
+        left = mask & (columns < thing.cx)
+        image[left] = np.clip(np.array(COLOURS[thing.colour]) + np.array(thing.shade), 0, 255)
+        grey = (SPLIT_GREY * pattern(thing.shape, size)).astype(np.uint8)
+        image[mask & ~left] = grey[mask & ~left][:, None]
+    return image
+
+
 def make_pair(rng: np.random.Generator, focus_prob: float, scene: Scene | None = None,
-              focus: bool | None = None, target: int | None = None) -> tuple[np.ndarray, str]:
-    """One (image uint8 (64, 64, 3), caption) training pair; ``scene``/``focus``/``target`` fix the choices."""
+              focus: bool | None = None, target: int | None = None, split: bool = False) -> tuple[np.ndarray, str]:
+    """One (image uint8 (64, 64, 3), caption) training pair; ``scene``/``focus``/``target`` fix the choices;
+    ``split`` draws the things with :func:`split_attributes`."""
     scene = scene or sample_scene(rng, num_things=(1, 4), num_stuff=(1, 2))
     rendered = render(scene)
+    if split:
+        rendered = Rendered(scene, split_attributes(rendered), rendered.thing_masks, rendered.stuff_masks)
     focus = rng.random() < focus_prob if focus is None else focus
     if not focus:
         return rendered.image, caption(scene, rng)
@@ -88,31 +115,50 @@ def make_pair(rng: np.random.Generator, focus_prob: float, scene: Scene | None =
     return image, wrap(words, rng)
 
 
-def make_twins(rng: np.random.Generator, focus_prob: float) -> list[tuple[np.ndarray, str]]:
+def make_twins(rng: np.random.Generator, focus_prob: float, split_prob: float = 0.0) -> list[tuple[np.ndarray, str]]:
     """Two pairs that differ in one thing's shape (or colour) only: a hard negative for each other.
 
     Whole-scene captions can be told apart by colours and textures alone; twins make the contrastive loss
-    depend on shape, the concept a tiny ViT learns last.
+    depend on shape, the concept a tiny ViT learns last. With probability ``split_prob`` both are drawn with
+    :func:`split_attributes` and, in scenes of two things or more, the twin swaps two things' colours instead:
+    the same colours and patterns, bound differently.
     """
+    split = split_prob > 0 and bool(rng.random() < split_prob)  # no draw at 0: the shipped training is unchanged
     scene = sample_scene(rng, num_things=(1, 4), num_stuff=(1, 2))
     if not scene.things:  # placement can fail in crowded scenes
-        return [make_pair(rng, focus_prob), make_pair(rng, focus_prob)]
+        return [make_pair(rng, focus_prob, split=split), make_pair(rng, focus_prob, split=split)]
     k = int(rng.integers(len(scene.things)))
     old = scene.things[k]
     taken = {t.concept for t in scene.things}
-    options = [replace(old, shape=s) for s in SHAPES if s != old.shape] if rng.random() < 0.7 else \
-        [replace(old, colour=c) for c in COLOURS if c != old.colour]
-    options = [t for t in options if t.concept not in taken]
-    if not options:
-        return [make_pair(rng, focus_prob, scene), make_pair(rng, focus_prob)]
-    twin = replace(scene, things=scene.things[:k] + (options[int(rng.integers(len(options)))],) + scene.things[k + 1:])
+    twin = _swap_colours(scene, k, rng) if split else None
+    if twin is None:
+        options = [replace(old, shape=s) for s in SHAPES if s != old.shape] if rng.random() < 0.7 else \
+            [replace(old, colour=c) for c in COLOURS if c != old.colour]
+        options = [t for t in options if t.concept not in taken]
+        if not options:
+            return [make_pair(rng, focus_prob, scene, split=split), make_pair(rng, focus_prob, split=split)]
+        twin = replace(scene, things=scene.things[:k] + (options[int(rng.integers(len(options)))],)
+                       + scene.things[k + 1:])
     focus = bool(rng.random() < focus_prob)
     state = rng.bit_generator.state
     pairs = []
     for s in (scene, twin):
-        rng.bit_generator.state = state  # identical caption choices: the captions differ in the changed word only
-        pairs.append(make_pair(rng, focus_prob, s, focus, k))
+        rng.bit_generator.state = state  # identical caption choices: the captions differ in the changed words only
+        pairs.append(make_pair(rng, focus_prob, s, focus, k, split=split))
     return pairs
+
+
+def _swap_colours(scene: Scene, k: int, rng: np.random.Generator) -> Scene | None:
+    """``scene`` with the colours of thing ``k`` and another thing of a different colour and shape swapped (None
+    when no such thing exists or the swap would repeat a concept)."""
+    things = list(scene.things)
+    others = [j for j, t in enumerate(things) if j != k and t.colour != things[k].colour and t.shape != things[k].shape]
+    if not others:
+        return None
+    j = others[int(rng.integers(len(others)))]
+    things[k], things[j] = replace(things[k], colour=things[j].colour), replace(things[j], colour=things[k].colour)
+    concepts = [t.concept for t in things]
+    return replace(scene, things=tuple(things)) if len(set(concepts)) == len(concepts) else None
 
 
 def zero_shot_set(n_per_concept: int = 6, seed: int = 12345) -> tuple[torch.Tensor, torch.Tensor]:
@@ -169,7 +215,7 @@ def train(cfg: TrainConfig, out: str | Path | None = None, progress: bool = True
     last = min(cfg.steps, cfg.stop_at or cfg.steps)
     bar = tqdm(range(last), desc=f"toy-{cfg.size}", disable=not progress)
     for step in bar:
-        pairs = [p for _ in range(cfg.batch_size // 2) for p in make_twins(rng, cfg.focus_prob)]
+        pairs = [p for _ in range(cfg.batch_size // 2) for p in make_twins(rng, cfg.focus_prob, cfg.split_prob)]
         images = to_tensor(np.stack([p[0] for p in pairs]))
         texts = tokenizer([p[1] for p in pairs])
         for group in opt.param_groups:
