@@ -24,11 +24,16 @@ def test_designs_resume_from_their_json(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(designs, "probe_shipped", lambda name: {"name": name})
     out = tmp_path / "d.json"
     designs.run_designs(["b"], steps=5, out=out, progress=False)
-    designs.run_designs(["b", "cls"], steps=5, out=out, progress=False)
-    assert ran == ["b", "cls"]  # b was not run twice
-    assert [r["name"] for r in json.loads(out.read_text())["designs"]] == ["b", "cls"]
+    designs.run_designs(["cls", "b"], steps=5, out=out, progress=False)
+    designs.run_designs(["focus"], steps=5, out=out, progress=False)
+    assert ran == ["b", "cls", "focus"]  # b was not run twice
+    data = json.loads(out.read_text())
+    data["designs"] = data["designs"][1:]  # drop b's record: a rerun puts it back in DESIGNS order
+    out.write_text(json.dumps(data))
+    designs.run_designs(["b"], steps=5, out=out, progress=False)
+    assert [r["name"] for r in json.loads(out.read_text())["designs"]] == ["b", "cls", "focus"]
     with pytest.raises(ValueError, match="--steps 5"):
-        designs.run_designs(["focus"], steps=300, out=out)
+        designs.run_designs(["sincos"], steps=300, out=out)
 
 
 def test_the_shipped_design_results_cover_every_design() -> None:
@@ -40,6 +45,17 @@ def test_the_shipped_design_results_cover_every_design() -> None:
         assert r["what"] == designs.design(r["name"]).what and len(r["blocks"]) == 4
     assert [r["name"] for r in data["shipped"]] == ["toy-b", "toy-l"]
     assert [len(r["blocks"]) for r in data["shipped"]] == [4, 6]
+    for r in data["designs"] + data["shipped"]:
+        assert len(r["background_to_objects"]) == len(r["blocks"]) and len(r["table2"]) == 5
+
+
+def test_the_shipped_toy_b_record_has_the_shipped_toy_table_2() -> None:
+    """Two routes to one number: the designs runner's Table 2 for toy-b and the cached toy Table 2."""
+    from car import results
+
+    data = results.read_json(results.shipped("toy_designs.json"))
+    table = results.read_json(results.shipped("toy_tables/table2.json"))
+    assert data["shipped"][0]["table2"] == {r["label"]: r["values"][-1] for r in table["rows"]}
 
 
 def test_results_json_is_written_atomically_with_plain_file_permissions(tmp_path) -> None:

@@ -33,12 +33,14 @@ class Design:
         what: the lever, in words.
         vision: overrides of toy-b's ``vision_cfg`` (open_clip ``CLIPVisionCfg`` fields).
         train: overrides of :class:`car.toy.train.TrainConfig`.
+        step_scale: trains ``step_scale`` times the common number of steps (the "longer training" lever).
     """
 
     name: str
     what: str
     vision: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
+    step_scale: int = 1
 
 
 DESIGNS: tuple[Design, ...] = (
@@ -48,6 +50,11 @@ DESIGNS: tuple[Design, ...] = (
     Design("patch4", "4-px patches: a 16 x 16 token grid at 64 px", {"patch_size": 4}),
     Design("sincos", "fixed 2-D sine-cosine position embeddings instead of learned ones (a built-in locality prior)",
            {"pos_embed_type": "sin_cos_2d"}),
+    Design("patch4-cls", "4-px patches and class-token pooling: the two levers with the best CAA stages above",
+           {"patch_size": 4, "pool_type": "tok"}),
+    Design("patch4-long", "4-px patches trained twice as long", {"patch_size": 4}, step_scale=2),
+    Design("split", "half the twin pairs drawn with each thing's colour and its pattern on separate halves, the twin "
+           "swapping two things' colours: naming them needs both halves of one object", train={"split_prob": 0.5}),
 )
 
 
@@ -75,21 +82,31 @@ def register(d: Design) -> str:
 
 
 def run_design(d: Design, steps: int = 300, out_dir: Path | None = None, progress: bool = False) -> dict[str, Any]:
-    """Train ``d`` for ``steps`` (the schedule spans them), then :func:`probe_design` its checkpoint."""
+    """Train ``d`` for ``steps`` x ``d.step_scale`` (the schedule spans them), then :func:`probe_design` its
+    checkpoint."""
     from car.toy.train import TrainConfig, train
 
     out_dir = Path(out_dir or results.cache_dir("designs"))
+    steps *= d.step_scale
     path, _ = train(TrainConfig(size=register(d), steps=steps, eval_every=max(50, steps // 4), **d.train),
                     out=out_dir / f"design-{d.name}.pt", progress=progress)
-    return probe_design(d, path)
+    return dict(probe_design(d, path), table2=table2_on(path))
+
+
+def table2_on(checkpoint: str | Path) -> dict[str, float]:
+    """Toy Table 2's rows (CAA vs grad-CAM, T = 1 / one pruned step / recurrent; mIoU %) with ``checkpoint``
+    proposing and the preset's toy-b classifying (:func:`car.toy.tables.table2`)."""
+    from car.toy.tables import table2
+
+    return {r["label"]: r["values"][-1] for r in table2(proposal_model=str(checkpoint))["rows"]}
 
 
 def probe_shipped(name: str) -> dict[str, Any]:
-    """:func:`probe_design`'s record for a shipped toy CLIP (``"toy-b"`` / ``"toy-l"``), trained its full schedule."""
+    """:func:`run_design`'s record for a shipped toy CLIP (``"toy-b"`` / ``"toy-l"``), trained its full schedule."""
     from car.toy.models import checkpoint_path
 
-    size = name.removeprefix("toy-")
-    return probe_design(Design(name, f"{name} as shipped"), checkpoint_path(size))
+    path = checkpoint_path(name.removeprefix("toy-"))
+    return dict(probe_design(Design(name, f"{name} as shipped"), path), table2=table2_on(path))
 
 
 def probe_design(d: Design, checkpoint: str | Path) -> dict[str, Any]:
@@ -100,7 +117,8 @@ def probe_design(d: Design, checkpoint: str | Path) -> dict[str, Any]:
         JSON-ready: the design, its training steps and seconds, the zero-shot accuracy and loss of its last log
         entry, chance, and the same-object mass divided by chance per block and after each CAA stage, with CAA
         averaging every block (``caa_all_blocks``) and the toy preset's 3 (``caa_last_3``); the rank-one share of
-        each block's attention (``rank_one``).
+        each block's attention (``rank_one``); how much more than chance background tokens attend to objects
+        (``background_to_objects``). :func:`run_design` adds toy Table 2 with the design proposing (``table2``).
     """
     from car.backbones import load_clip
     from car.data import get_dataset
@@ -114,7 +132,8 @@ def probe_design(d: Design, checkpoint: str | Path) -> dict[str, Any]:
     return {"name": d.name, "what": d.what, "vision": d.vision, "train": d.train, "steps": last["schedule_steps"],
             "train_s": last["seconds"], "zero_shot_acc": last["zero_shot_acc"], "loss": round(last["loss"], 3),
             "chance": round(m.chance, 3), "blocks": [round(b / m.chance, 2) for b in m.blocks],
-            "rank_one": [round(r, 3) for r in m.rank_one], "caa_all_blocks": ratio(m), "caa_last_3": ratio(probes[3])}
+            "rank_one": [round(r, 3) for r in m.rank_one],
+            "background_to_objects": [round(v, 2) for v in m.background_to_objects], "caa_all_blocks": ratio(m), "caa_last_3": ratio(probes[3])}
 
 
 def run_designs(names: list[str] | None = None, steps: int = 300, out: str | Path | None = None,
@@ -131,6 +150,8 @@ def run_designs(names: list[str] | None = None, steps: int = 300, out: str | Pat
         if d.name in done:
             continue
         data["designs"].append(run_design(d, steps, progress=progress))
+        order = [x.name for x in DESIGNS]
+        data["designs"].sort(key=lambda r: order.index(r["name"]) if r["name"] in order else len(order))
         results.write_json_atomic(out, data)
     if "shipped" not in data:
         data["shipped"] = [probe_shipped(name) for name in ("toy-b", "toy-l")]

@@ -86,8 +86,12 @@ def table1() -> dict:
                       "values": [_run(load_config(s)) for s in splits]}]}
 
 
-def table2() -> dict:
+def table2(proposal_model: str | None = None) -> dict:
+    """Table 2's toy analogue; ``proposal_model`` (a toy model name or checkpoint path) replaces the preset's
+    proposal CLIP, whose attention CAA uses (the toy-CLIP designs are measured this way)."""
     cfg = load_config("toy_voc")  # the toy preset proposes with grad-CAM; the rows set the CAM explicitly
+    if proposal_model is not None:
+        cfg = cfg.replace(proposal_model=str(proposal_model))
     rows = [("T = 1, CLIP-ES (CAA)", False, "caa", None), ("recurrent, CLIP-ES (CAA)", True, "caa", None),
             ("recurrent, gradCAM", True, "gradcam", None),
             ("T = 1, gradCAM (extra row: the toy default)", False, "gradcam", None),
