@@ -59,6 +59,12 @@ def token_labels(gt: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return F.interpolate(t, size=grid, mode="nearest")[0, 0].long().flatten().numpy()
 
 
+def _rows_normalised(affinity: torch.Tensor) -> torch.Tensor:
+    """float64 (n, n): each row of a non-negative affinity as the share of that token's mass (negatives clipped)."""
+    a = affinity.double().clamp_min(0)
+    return a / a.sum(1, keepdim=True).clamp_min(1e-30)
+
+
 def mass_on_same_object(affinity: torch.Tensor, labels: np.ndarray, objects: np.ndarray) -> tuple[float, int]:
     """Sum over object tokens of the share of their (row-normalised) affinity on tokens of their own label.
 
@@ -68,8 +74,7 @@ def mass_on_same_object(affinity: torch.Tensor, labels: np.ndarray, objects: np.
     Returns:
         (sum of shares, number of object tokens).
     """
-    a = affinity.double().clamp_min(0)
-    a = a / a.sum(1, keepdim=True).clamp_min(1e-30)
+    a = _rows_normalised(affinity)
     lab = torch.from_numpy(labels)
     same = (lab[:, None] == lab[None, :]).double()
     share = (a * same).sum(1).numpy()
@@ -134,7 +139,6 @@ def background_on_objects(attention: torch.Tensor, ground: np.ndarray, objects: 
     Args:
         attention: float (n, n), non-negative; ``ground``, ``objects``: bool (n,) background and object tokens.
     """
-    a = attention.double().clamp_min(0)
-    a = a / a.sum(1, keepdim=True).clamp_min(1e-30)
+    a = _rows_normalised(attention)
     on_objects = a[torch.from_numpy(ground)][:, torch.from_numpy(objects)].sum(1).mean()
     return float(on_objects / objects.mean())

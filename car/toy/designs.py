@@ -90,7 +90,7 @@ def run_design(d: Design, steps: int = 300, out_dir: Path | None = None, progres
     steps *= d.step_scale
     path, _ = train(TrainConfig(size=register(d), steps=steps, eval_every=max(50, steps // 4), **d.train),
                     out=out_dir / f"design-{d.name}.pt", progress=progress)
-    return dict(probe_design(d, path), table2=table2_on(path))
+    return probe_design(d, path)
 
 
 def table2_on(checkpoint: str | Path) -> dict[str, float]:
@@ -98,15 +98,14 @@ def table2_on(checkpoint: str | Path) -> dict[str, float]:
     proposing and the preset's toy-b classifying (:func:`car.toy.tables.table2`)."""
     from car.toy.tables import table2
 
-    return {r["label"]: r["values"][-1] for r in table2(proposal_model=str(checkpoint))["rows"]}
+    return {r["label"]: r["values"][-1] for r in table2(proposal_model=checkpoint)["rows"]}
 
 
 def probe_shipped(name: str) -> dict[str, Any]:
-    """:func:`run_design`'s record for a shipped toy CLIP (``"toy-b"`` / ``"toy-l"``), trained its full schedule."""
+    """:func:`probe_design`'s record for a shipped toy CLIP (``"toy-b"`` / ``"toy-l"``), trained its full schedule."""
     from car.toy.models import checkpoint_path
 
-    path = checkpoint_path(name.removeprefix("toy-"))
-    return dict(probe_design(Design(name, f"{name} as shipped"), path), table2=table2_on(path))
+    return probe_design(Design(name, f"{name} as shipped"), checkpoint_path(name.removeprefix("toy-")))
 
 
 def probe_design(d: Design, checkpoint: str | Path) -> dict[str, Any]:
@@ -118,7 +117,7 @@ def probe_design(d: Design, checkpoint: str | Path) -> dict[str, Any]:
         entry, chance, and the same-object mass divided by chance per block and after each CAA stage, with CAA
         averaging every block (``caa_all_blocks``) and the toy preset's 3 (``caa_last_3``); the rank-one share of
         each block's attention (``rank_one``); how much more than chance background tokens attend to objects
-        (``background_to_objects``). :func:`run_design` adds toy Table 2 with the design proposing (``table2``).
+        (``background_to_objects``); toy Table 2 with the design proposing (``table2``, :func:`table2_on`).
     """
     from car.backbones import load_clip
     from car.data import get_dataset
@@ -133,7 +132,8 @@ def probe_design(d: Design, checkpoint: str | Path) -> dict[str, Any]:
             "train_s": last["seconds"], "zero_shot_acc": last["zero_shot_acc"], "loss": round(last["loss"], 3),
             "chance": round(m.chance, 3), "blocks": [round(b / m.chance, 2) for b in m.blocks],
             "rank_one": [round(r, 3) for r in m.rank_one],
-            "background_to_objects": [round(v, 2) for v in m.background_to_objects], "caa_all_blocks": ratio(m), "caa_last_3": ratio(probes[3])}
+            "background_to_objects": [round(v, 2) for v in m.background_to_objects],
+            "caa_all_blocks": ratio(m), "caa_last_3": ratio(probes[3]), "table2": table2_on(checkpoint)}
 
 
 def run_designs(names: list[str] | None = None, steps: int = 300, out: str | Path | None = None,

@@ -57,6 +57,11 @@ class Thing:
     def concept(self) -> str:
         return f"{self.colour} {self.shape}"
 
+    @property
+    def rgb(self) -> np.ndarray:
+        """The thing's own colour: its concept's colour plus its shade, int (3,) in [0, 255]."""
+        return np.clip(np.array(COLOURS[self.colour]) + np.array(self.shade), 0, 255)
+
 
 @dataclass(frozen=True)
 class Scene:
@@ -205,7 +210,7 @@ def render(scene: Scene) -> Rendered:
     thing_masks = np.zeros((len(scene.things), size, size), bool)
     for k, thing in enumerate(scene.things):
         m = _shape_mask(thing, size)
-        colour = np.clip(np.array(COLOURS[thing.colour]) + np.array(thing.shade), 0, 255)
+        colour = thing.rgb
         shading = (0.9 + 0.1 * rng.random((size, size, 1))) * pattern(thing.shape, size)[..., None]
         image[m] = np.clip(colour * shading[m], 0, 255).astype(np.uint8)
         thing_masks[:k, m] = False

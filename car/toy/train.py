@@ -85,7 +85,7 @@ def split_attributes(rendered: Rendered) -> np.ndarray:
     columns = np.arange(size)[None, :]
     for thing, mask in zip(rendered.scene.things, rendered.thing_masks):
         left = mask & (columns < thing.cx)
-        image[left] = np.clip(np.array(COLOURS[thing.colour]) + np.array(thing.shade), 0, 255)
+        image[left] = thing.rgb
         grey = (SPLIT_GREY * pattern(thing.shape, size)).astype(np.uint8)
         image[mask & ~left] = grey[mask & ~left][:, None]
     return image
