@@ -5,7 +5,8 @@ Three sources, one record (:class:`ClipBundle`):
 * an open_clip architecture and pretrained tag, ``load_clip("ViT-B-16", "openai")`` (what Colab readers run);
   ``pretrained=None`` builds the architecture with random weights (tests, benchmarks);
 * a local checkpoint file, ``load_clip("ViT-B-16", "/path/to/weights.safetensors")``;
-* a shipped toy model, ``load_clip("toy-b")`` / ``load_clip("toy-l")`` (or a toy checkpoint path).
+* a shipped toy model, ``load_clip("toy-b")`` / ``load_clip("toy-l")`` / ``load_clip("toy-b4")`` (or a toy
+  checkpoint path).
 
 With ``CAR_RANDOM_WEIGHTS=1`` (:mod:`car.world`; CI only), a pretrained tag such as ``"openai"`` builds the same
 architecture with seeded random weights, so every real-CLIP path runs offline; its ``pretrained`` says so.
@@ -35,7 +36,7 @@ from car.world import random_weights
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-TOY_MODELS = ("toy-b", "toy-l")
+TOY_MODELS = ("toy-b", "toy-l", "toy-b4")
 _HUB_HOST = ("huggingface.co", 443)
 
 

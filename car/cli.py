@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("toy", help="the toy world: train the tiny CLIPs, report their numbers")
     tsub = t.add_subparsers(dest="toy_cmd", required=True)
     tt = tsub.add_parser("train")
-    tt.add_argument("--size", default="b", help="b or l")
+    tt.add_argument("--size", default="b", help="b, l or b4")
     tt.add_argument("--steps", type=int)
     tt.add_argument("--seed", type=int, default=0)
     tt.add_argument("--stop-at", type=int, help="end at this step (the learning-rate schedule still spans --steps)")

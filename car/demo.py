@@ -119,11 +119,11 @@ class Segmenter:
         self._bundles: dict[tuple[str, str | None], Any] = {}
 
     def _bundle(self, name: str, pretrained: str | None):
-        from car.backbones import load_clip
+        from car.backbones import TOY_MODELS, load_clip
 
         key = (name, pretrained)
         if key not in self._bundles:
-            if self.world.kind == "random" and name not in ("toy-b", "toy-l"):
+            if self.world.kind == "random" and name not in TOY_MODELS:
                 import torch
 
                 torch.manual_seed(0)

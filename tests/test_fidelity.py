@@ -229,7 +229,7 @@ def _toy_case(family: str):
 def toy_models():
     from car.backbones import load_clip
 
-    return {name: load_clip(name) for name in ("toy-b",)}
+    return {name: load_clip(name) for name in ("toy-b", "toy-b4")}
 
 
 @pytest.mark.parametrize("family", ["semantic", "two_pass", "refer", "refer_bug", "gres"])

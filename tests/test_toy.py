@@ -94,7 +94,7 @@ def test_bad_checkpoints_give_clear_errors(tmp_path) -> None:
         load_checkpoint(path)
 
 
-@pytest.mark.parametrize("size", ["b", "l"])
+@pytest.mark.parametrize("size", ["b", "l", "b4"])
 def test_shipped_checkpoints_load_and_are_small(size) -> None:
     path = checkpoint_path(size)
     assert path.stat().st_size <= 12 * 2**20
@@ -102,7 +102,7 @@ def test_shipped_checkpoints_load_and_are_small(size) -> None:
     assert bundle.name == f"toy-{size}" and bundle.is_toy
 
 
-@pytest.mark.parametrize("size", ["b", "l"])
+@pytest.mark.parametrize("size", ["b", "l", "b4"])
 def test_shipped_models_score_clearly_above_chance(size) -> None:
     from car.backbones import encode_text
     from car.classifier import encode_images, preprocess

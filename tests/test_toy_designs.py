@@ -43,19 +43,39 @@ def test_the_shipped_design_results_cover_every_design() -> None:
     assert [r["name"] for r in data["designs"]] == [d.name for d in designs.DESIGNS]
     for r in data["designs"]:
         assert r["what"] == designs.design(r["name"]).what and len(r["blocks"]) == 4
-    assert [r["name"] for r in data["shipped"]] == ["toy-b", "toy-l"]
-    assert [len(r["blocks"]) for r in data["shipped"]] == [4, 6]
+    assert [r["name"] for r in data["shipped"]] == ["toy-b", "toy-l", "toy-b4"]
+    assert [len(r["blocks"]) for r in data["shipped"]] == [4, 6, 4]
     for r in data["designs"] + data["shipped"]:
         assert len(r["background_to_objects"]) == len(r["blocks"]) and len(r["table2"]) == 5
 
 
-def test_the_shipped_toy_b_record_has_the_shipped_toy_table_2() -> None:
-    """Two routes to one number: the designs runner's Table 2 for toy-b and the cached toy Table 2."""
+def test_the_shipped_proposer_record_has_the_shipped_toy_table_2() -> None:
+    """Two routes to one number: the designs runner's Table 2 for the toy preset's proposer (toy-b4) and the cached
+    toy Table 2."""
     from car import results
+    from car.config import load_config
 
     data = results.read_json(results.shipped("toy_designs.json"))
     table = results.read_json(results.shipped("toy_tables/table2.json"))
-    assert data["shipped"][0]["table2"] == {r["label"]: r["values"][-1] for r in table["rows"]}
+    record = next(r for r in data["shipped"] if r["name"] == load_config("toy_voc").proposal_model)
+    assert record["table2"] == {r["label"]: r["values"][-1] for r in table["rows"]}
+
+
+def test_the_shipped_proposer_is_the_patch4_long_design() -> None:
+    """toy-b4 is the patch4-long design trained by `python -m car toy train --size b4`: the same architecture,
+    steps and seed give the same weights (the log's interval draws no random numbers), so the same probe."""
+    from car import results
+    from car.toy.models import TOY_MODEL_CFGS
+    from car.toy.train import DEFAULT_STEPS
+
+    d = designs.design("patch4-long")
+    data = results.read_json(results.shipped("toy_designs.json"))
+    assert TOY_MODEL_CFGS["b4"]["vision_cfg"] == {**TOY_MODEL_CFGS["b"]["vision_cfg"], **d.vision}
+    assert DEFAULT_STEPS["b4"] == data["steps"] * d.step_scale
+    design_rec = next(r for r in data["designs"] if r["name"] == d.name)
+    shipped_rec = next(r for r in data["shipped"] if r["name"] == "toy-b4")
+    probe = ("zero_shot_acc", "blocks", "rank_one", "background_to_objects", "caa_all_blocks", "caa_last_3", "table2")
+    assert {k: shipped_rec[k] for k in probe} == {k: design_rec[k] for k in probe}
 
 
 def test_results_json_is_written_atomically_with_plain_file_permissions(tmp_path) -> None:

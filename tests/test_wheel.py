@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 import car
 from car import list_configs, load_clip, load_config
+from car.backbones import TOY_MODELS
 from car.toy import tables
 from car.toy.segmenter import ToySegmenter
 
@@ -35,7 +36,7 @@ assert Path(car.__file__).resolve().is_relative_to(Path(sys.prefix).resolve()), 
 paper, toy = list_configs(), list_configs(toy=True)
 for name in paper + toy:
     load_config(name)
-for name in ("toy-b", "toy-l"):
+for name in TOY_MODELS:
     load_clip(name)
 ToySegmenter.load()
 stale = [k for k in tables.TABLES if not tables.results.shipped("toy_tables", f"table{k}.json").is_file()
@@ -43,14 +44,14 @@ stale = [k for k in tables.TABLES if not tables.results.shipped("toy_tables", f"
          != tables.fingerprint(k)]
 assert not stale, f"shipped toy tables out of date: {stale} (python -m car toy tables --out car/results/toy_tables)"
 assert car.results.shipped("bench_real.json").is_file() and car.results.shipped("toy_report.json").is_file()
-print(len(paper), "paper presets,", len(toy), "toy presets, 3 checkpoints, current toy tables")
+print(len(paper), "paper presets,", len(toy), "toy presets,", len(TOY_MODELS) + 1, "checkpoints, current toy tables")
 """
 
 
 def test_installed_package_loads_presets_checkpoints_and_results(wheel_env) -> None:
     proc = wheel_env.run(["-c", SMOKE])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "toy presets, 3 checkpoints" in proc.stdout
+    assert "toy presets, 4 checkpoints" in proc.stdout  # toy-b, toy-l, toy-b4 and toy-seg
 
 
 def test_installed_cli_segments_a_photo(wheel_env) -> None:

@@ -102,7 +102,8 @@ def table2_on(checkpoint: str | Path) -> dict[str, float]:
 
 
 def probe_shipped(name: str) -> dict[str, Any]:
-    """:func:`probe_design`'s record for a shipped toy CLIP (``"toy-b"`` / ``"toy-l"``), trained its full schedule."""
+    """:func:`probe_design`'s record for a shipped toy CLIP (``"toy-b"``, ``"toy-l"``, ``"toy-b4"``), trained its
+    full schedule."""
     from car.toy.models import checkpoint_path
 
     return probe_design(Design(name, f"{name} as shipped"), checkpoint_path(name.removeprefix("toy-")))
@@ -154,6 +155,8 @@ def run_designs(names: list[str] | None = None, steps: int = 300, out: str | Pat
         data["designs"].sort(key=lambda r: order.index(r["name"]) if r["name"] in order else len(order))
         results.write_json_atomic(out, data)
     if "shipped" not in data:
-        data["shipped"] = [probe_shipped(name) for name in ("toy-b", "toy-l")]
+        from car.backbones import TOY_MODELS
+
+        data["shipped"] = [probe_shipped(name) for name in TOY_MODELS]
         results.write_json_atomic(out, data)
     return data

@@ -31,6 +31,13 @@ TOY_MODEL_CFGS: dict[str, dict[str, Any]] = {
         vision_cfg=dict(image_size=64, patch_size=8, width=192, layers=6, head_width=32, pool_type="avg"),
         text_cfg=dict(context_length=32, width=192, heads=6, layers=3),
     ),
+    # toy-b with 4-pixel patches (a 16 x 16 grid at 64 px): the proposal model of the toy presets, the
+    # "patch4-long" design of car.toy.designs (the toy-world chapter's section 7 gives the measurements).
+    "b4": dict(
+        embed_dim=128,
+        vision_cfg=dict(image_size=64, patch_size=4, width=128, layers=4, head_width=32, pool_type="avg"),
+        text_cfg=dict(context_length=32, width=128, heads=4, layers=3),
+    ),
 }
 
 

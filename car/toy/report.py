@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from car.backbones import encode_text, load_clip
+from car.backbones import TOY_MODELS, encode_text, load_clip
 from car.classifier import encode_images, preprocess
 from car.config import load_config
 from car.data import get_dataset
@@ -47,8 +47,8 @@ def report(limit: int | None = None, progress: bool = True, out_dir: str | Path 
     """Compute the report (the results JSON of each run is kept under ``out_dir``, default the user cache)."""
     out_dir = Path(out_dir) if out_dir is not None else results.cache_dir("toy_report")
     cfg = load_config("toy_voc")
-    maps = {m: round(zero_shot_map(m, limit=limit), 1) for m in ("toy-b", "toy-l")}
-    logs = {m: torch.load(load_clip(m).pretrained, weights_only=True)["log"][-1] for m in ("toy-b", "toy-l")}
+    maps = {m: round(zero_shot_map(m, limit=limit), 1) for m in TOY_MODELS}
+    logs = {m: torch.load(load_clip(m).pretrained, weights_only=True)["log"][-1] for m in TOY_MODELS}
     runs = {  # T = 1 as in Algorithm 1 (the loop stopped after one step: every query's proposal is
         # post-processed); the toy preset proposes with grad-CAM (its attention is not object-aligned); CAA rows and
         # "one step, pruned" (the step-1 verdict applied, no second CAM) for reference
