@@ -229,7 +229,9 @@ def _toy_case(family: str):
 def toy_models():
     from car.backbones import load_clip
 
-    return {name: load_clip(name) for name in ("toy-b", "toy-b4")}
+    from car.backbones import TOY_MODELS
+
+    return {name: load_clip(name) for name in TOY_MODELS}
 
 
 @pytest.mark.parametrize("family", ["semantic", "two_pass", "refer", "refer_bug", "gres"])
@@ -237,8 +239,9 @@ def test_car_and_the_official_order_agree_on_the_toy_world(family, toy_models) -
     """The official loop re-implemented independently (reference.official_order: per-call backbone passes, one backward
     per query, _filter_texts, one CRF per pass, assign_label) and car give the same steps, masks and labels.
 
-    What the cases exercise (toy-b): semantic 24 queries → 2 kept in 2 steps; two passes 24 things + 10 stuff,
-    5 steps, thing and stuff masks overlapping; refer 3 sentences of one scene, one pruned at step 1, the single
+    What the cases exercise (the toy presets: toy-b4 proposing and toy-l classifying, toy-b for referring): semantic
+    24 queries → 2 kept in 3 steps; two passes 24 things + 10 stuff → 4 kept in 4 steps, thing and stuff masks
+    overlapping; refer 3 sentences of one scene, one pruned at step 1, the single
     softmax; refer_bug the same with the character texts from step 2; GRES one sentence, θ = 0."""
     cfg, image, queries, stuff = _toy_case(family)
     bundle = toy_models[cfg.proposal_model]

@@ -49,16 +49,16 @@ def test_the_shipped_design_results_cover_every_design() -> None:
         assert len(r["background_to_objects"]) == len(r["blocks"]) and len(r["table2"]) == 5
 
 
-def test_the_shipped_proposer_record_has_the_shipped_toy_table_2() -> None:
-    """Two routes to one number: the designs runner's Table 2 for the toy preset's proposer (toy-b4) and the cached
-    toy Table 2."""
+def test_the_shipped_records_have_the_shipped_toy_table_3() -> None:
+    """Two routes to one number: the designs runner's full CaR (recurrent, grad-CAM) for each shipped toy CLIP
+    proposing with toy-b classifying, and the cached toy Table 3's row for the same pair."""
     from car import results
-    from car.config import load_config
 
     data = results.read_json(results.shipped("toy_designs.json"))
-    table = results.read_json(results.shipped("toy_tables/table2.json"))
-    record = next(r for r in data["shipped"] if r["name"] == load_config("toy_voc").proposal_model)
-    assert record["table2"] == {r["label"]: r["values"][-1] for r in table["rows"]}
+    table = {r["label"]: r["values"][-1] for r in results.read_json(results.shipped("toy_tables/table3.json"))["rows"]}
+    assert designs.DESIGN_CLASSIFIER == "toy-b"
+    for record in data["shipped"]:
+        assert record["table2"]["recurrent, gradCAM"] == table[f"f = {record['name']}, g = toy-b"], record["name"]
 
 
 def test_the_shipped_proposer_is_the_patch4_long_design() -> None:

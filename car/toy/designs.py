@@ -22,6 +22,9 @@ from car import results
 
 #: The probe's split and images (the CAA chapter's probe).
 PROBE_SPLIT, PROBE_LIMIT = "toy_voc", 40
+#: The classifier of every design's toy Table 2: toy-b, the toy presets' classifier when the designs were compared
+#: (fixed, so that the records stay comparable whatever the presets classify with now).
+DESIGN_CLASSIFIER = "toy-b"
 
 
 @dataclass(frozen=True)
@@ -95,10 +98,11 @@ def run_design(d: Design, steps: int = 300, out_dir: Path | None = None, progres
 
 def table2_on(checkpoint: str | Path) -> dict[str, float]:
     """Toy Table 2's rows (CAA vs grad-CAM, T = 1 / one pruned step / recurrent; mIoU %) with ``checkpoint``
-    proposing and the preset's toy-b classifying (:func:`car.toy.tables.table2`)."""
+    proposing and :data:`DESIGN_CLASSIFIER` classifying (:func:`car.toy.tables.table2`)."""
     from car.toy.tables import table2
 
-    return {r["label"]: r["values"][-1] for r in table2(proposal_model=checkpoint)["rows"]}
+    rows = table2(proposal_model=checkpoint, classifier_model=DESIGN_CLASSIFIER)["rows"]
+    return {r["label"]: r["values"][-1] for r in rows}
 
 
 def probe_shipped(name: str) -> dict[str, Any]:

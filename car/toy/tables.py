@@ -80,18 +80,24 @@ def _maskclip(cfg: CaRConfig) -> float:
 # --------------------------------------------------------------------------- the tables
 def table1() -> dict:
     splits = ["toy_voc20", "toy_voc", "toy_context", "toy_ade"]
+    cfg = load_config("toy_voc")
     return {"columns": ["VOC-20-like", "VOC-21-like", "Context-like", "ADE-like"],
-            "rows": [{"label": "MaskCLIP (toy-b, training-free dense)", "values": [_maskclip(load_config(s)) for s in splits]},
-                     {"label": "CaR (toy preset: toy-b, grad-CAM proposals)",
+            "rows": [{"label": f"MaskCLIP ({cfg.proposal_model}, training-free dense)",
+                      "values": [_maskclip(load_config(s)) for s in splits]},
+                     {"label": f"CaR (toy presets: {cfg.proposal_model} grad-CAM proposals, {cfg.classifier_model} "
+                               "classifier)",
                       "values": [_run(load_config(s)) for s in splits]}]}
 
 
-def table2(proposal_model: str | None = None) -> dict:
+def table2(proposal_model: str | None = None, classifier_model: str | None = None) -> dict:
     """Table 2's toy analogue; ``proposal_model`` (a toy model name or checkpoint path) replaces the preset's
-    proposal CLIP, whose attention CAA uses (the toy-CLIP designs are measured this way)."""
+    proposal CLIP, whose attention CAA uses, and ``classifier_model`` its classifier (the toy-CLIP designs are
+    measured this way)."""
     cfg = load_config("toy_voc")  # the toy preset proposes with grad-CAM; the rows set the CAM explicitly
     if proposal_model is not None:
         cfg = cfg.replace(proposal_model=str(proposal_model))
+    if classifier_model is not None:
+        cfg = cfg.replace(classifier_model=classifier_model)
     rows = [("T = 1, CLIP-ES (CAA)", False, "caa", None), ("recurrent, CLIP-ES (CAA)", True, "caa", None),
             ("recurrent, gradCAM", True, "gradcam", None),
             ("T = 1, gradCAM (extra row: the toy default)", False, "gradcam", None),
@@ -180,7 +186,7 @@ def table8() -> dict:
 def tableJ() -> dict:
     voc20, context59 = load_config("toy_voc20"), load_config("toy_context").replace(ignore_background=True)
     return {"columns": ["VOC-20-like", "Context-59-like"],
-            "rows": [{"label": "MaskCLIP (toy-b)", "values": [_maskclip(voc20), _maskclip(context59)]},
+            "rows": [{"label": f"MaskCLIP ({voc20.proposal_model})", "values": [_maskclip(voc20), _maskclip(context59)]},
                      {"label": "CaR (toy)", "values": [_run(voc20), _run(context59)]}]}
 
 
