@@ -11,7 +11,6 @@ A short run ranks the levers; it is not the shipped training (``python -m car to
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,10 +76,8 @@ def register(d: Design) -> str:
     """Add ``d``'s architecture to :data:`car.toy.models.TOY_MODEL_CFGS` as size ``design-<name>``; returns it."""
     from car.toy import models
 
-    cfg = copy.deepcopy(models.TOY_MODEL_CFGS["b"])
-    cfg["vision_cfg"].update(d.vision)
     size = f"design-{d.name}"
-    models.TOY_MODEL_CFGS[size] = cfg
+    models.TOY_MODEL_CFGS[size] = models.vision_variant("b", **d.vision)
     return size
 
 

@@ -5,6 +5,7 @@ them): ``{"format", "size", "model_cfg", "words", "context_length", "state_dict"
 """
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -31,14 +32,20 @@ TOY_MODEL_CFGS: dict[str, dict[str, Any]] = {
         vision_cfg=dict(image_size=64, patch_size=8, width=192, layers=6, head_width=32, pool_type="avg"),
         text_cfg=dict(context_length=32, width=192, heads=6, layers=3),
     ),
-    # toy-b with 4-pixel patches (a 16 x 16 grid at 64 px): the proposal model of the toy presets, the
-    # "patch4-long" design of car.toy.designs (the toy-world chapter's section 7 gives the measurements).
-    "b4": dict(
-        embed_dim=128,
-        vision_cfg=dict(image_size=64, patch_size=4, width=128, layers=4, head_width=32, pool_type="avg"),
-        text_cfg=dict(context_length=32, width=128, heads=4, layers=3),
-    ),
 }
+
+
+def vision_variant(size: str, **vision: Any) -> dict[str, Any]:
+    """A copy of architecture ``size`` with ``vision`` overriding its ``vision_cfg`` (open_clip ``CLIPVisionCfg``
+    fields); the other architectures and the toy-CLIP designs are built this way."""
+    cfg = copy.deepcopy(TOY_MODEL_CFGS[size])
+    cfg["vision_cfg"].update(vision)
+    return cfg
+
+
+#: toy-b with 4-pixel patches (a 16 x 16 grid at 64 px): the proposal model of the toy presets, the "patch4-long"
+#: design of car.toy.designs (the toy-world chapter's section 7 gives the measurements).
+TOY_MODEL_CFGS["b4"] = vision_variant("b", patch_size=4)
 
 
 def build_toy_clip(size: str, words: tuple[str, ...] = TOY_WORDS) -> tuple[open_clip.CLIP, WordTokenizer]:
