@@ -99,7 +99,7 @@ class ClipBundle:
 
 
 # --------------------------------------------------------------------------- loading
-def load_clip(name: str, pretrained: str | None = "openai", *, device: str | torch.device = "cpu",
+def load_clip(name: str, pretrained: str | None = "openai", *, device: str | torch.device = "auto",
               cache_dir: str | None = None) -> ClipBundle:
     """Load a CLIP model as a :class:`ClipBundle`.
 
@@ -108,7 +108,7 @@ def load_clip(name: str, pretrained: str | None = "openai", *, device: str | tor
             of a toy checkpoint.
         pretrained: an open_clip pretrained tag (``"openai"``), a local weights file, or None for random weights.
             Ignored for toy models.
-        device: where the model lives.
+        device: where the model lives; "auto" = CUDA when available, else the CPU (:mod:`car.devices`).
         cache_dir: open_clip / Hugging Face cache folder (default: their defaults).
 
     Raises:
@@ -117,6 +117,10 @@ def load_clip(name: str, pretrained: str | None = "openai", *, device: str | tor
         FileNotFoundError: a weights path that does not exist.
     """
     import open_clip
+
+    from car.devices import resolve_device
+
+    device = resolve_device(device)
     if name in TOY_MODELS or str(name).endswith(".pt") and Path(name).exists():
         return _load_toy(name, device)
     if name not in open_clip.list_models():

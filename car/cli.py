@@ -29,12 +29,14 @@ def _segment(args: argparse.Namespace) -> int:
             overrides[f"{role}_model"] = name
         if args.pretrained:
             overrides[f"{role}_pretrained"] = args.pretrained
+    if args.precision:
+        overrides["precision"] = args.precision
     cfg = load_config(args.config, **overrides)
     h, w = working_shape(image.shape, cfg.working_size)
     if (h, w) != image.shape[:2]:
         print(f"{path.name}: {image.shape[1]}x{image.shape[0]} px, segmented at {w}x{h} (working size "
               f"{cfg.working_size}; --working-size native keeps the full size), labels at full size")
-    result = CaR.from_config(cfg)(image, queries)
+    result = CaR.from_config(cfg, device=args.device)(image, queries)
     for t, step in enumerate(result.steps, 1):
         kept = [f"{q} {s:.2f}" for q, s, k in zip(step.queries, step.scores, step.kept) if k]
         removed = [f"{q} {s:.2f}" for q, s, k in zip(step.queries, step.scores, step.kept) if not k]
@@ -64,7 +66,7 @@ def _working_size(value: str) -> int | str:
 def _demo(args: argparse.Namespace) -> int:
     from car.demo import launch
 
-    launch(world=args.world, host=args.host, port=args.port, share=args.share)
+    launch(world=args.world, host=args.host, port=args.port, share=args.share, device=args.device)
     return 0
 
 
@@ -83,12 +85,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from car.evaluate import run_config
 
-    if args.device.startswith("cuda"):
-        import torch
+    from car.config import load_config
 
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"--device {args.device}: CUDA is not available on this machine; use --device cpu")
-    summary = run_config(args.config, data_root=args.data_root, out=args.out, limit=args.limit,
+    config = load_config(args.config, precision=args.precision) if args.precision else args.config
+    summary = run_config(config, data_root=args.data_root, out=args.out, limit=args.limit,
                          split=args.split, progress=not args.quiet, device=args.device)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(summary.get("metrics", summary), indent=1)[:2000])
@@ -151,6 +151,11 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_main(args)
 
 
+DEVICE_HELP = "auto (default: CUDA when available, else the CPU), cpu or cuda"
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+PRECISION_HELP = "CLIP arithmetic (default: the config's, auto = fp16 autocast on CUDA, fp32 on the CPU)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m car", description="CLIP as RNN (CaR): training-free segmentation")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -169,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="longer side (px) of the CLIP passes and the CRF (default: the config's, 640); "
                         "'native' = the image's own size (official code; slow and memory-hungry on large photos)")
     s.add_argument("--out", default="results/segment")
+    s.add_argument("--device", default="auto", help=DEVICE_HELP)
+    s.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
     s.set_defaults(func=_segment)
 
     d = sub.add_parser("demo", help="serve the interactive Gradio demo (pip install \"car-book[demo]\")")
@@ -178,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0 for every interface)")
     d.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free one)")
     d.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    d.add_argument("--device", default="auto", help=DEVICE_HELP)
     d.set_defaults(func=_demo)
 
     c = sub.add_parser("configs", help="list the presets and the paper table rows they reproduce")
@@ -191,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split")
     e.add_argument("--limit", type=int, help="only the first N samples (split over the ranks)")
     e.add_argument("--out", help="results JSON (default results/<config>.json)")
-    e.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun: each rank on GPU LOCAL_RANK, nccl)")
+    e.add_argument("--device", default="auto", help=DEVICE_HELP + " (under torchrun, cuda: each rank on GPU "
+                   "LOCAL_RANK, nccl)")
+    e.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_evaluate)
 

@@ -114,8 +114,10 @@ def load_sample(name: str) -> tuple[np.ndarray, str, str]:
 class Segmenter:
     """Loads each model once and runs :class:`car.CaR` for the demo's callbacks."""
 
-    def __init__(self, world: DemoWorld):
-        self.world = world
+    def __init__(self, world: DemoWorld, device: str = "auto"):
+        from car.devices import resolve_device
+
+        self.world, self.device = world, resolve_device(device)
         self._bundles: dict[tuple[str, str | None], Any] = {}
 
     def _bundle(self, name: str, pretrained: str | None):
@@ -128,7 +130,7 @@ class Segmenter:
 
                 torch.manual_seed(0)
                 pretrained = None
-            self._bundles[key] = load_clip(name, pretrained)
+            self._bundles[key] = load_clip(name, pretrained, device=self.device)
         return self._bundles[key]
 
     def model(self, preset: str, theta: float, working_size: int | None):
@@ -182,8 +184,9 @@ def _display_copy(image: np.ndarray, labels: np.ndarray, longest: int = 1024,
 
 
 # --------------------------------------------------------------------------- the app
-def build_app(world: str = "auto"):
-    """The Gradio app (``gradio.Blocks``); serve it with ``.launch()``.
+def build_app(world: str = "auto", device: str = "auto"):
+    """The Gradio app (``gradio.Blocks``); serve it with ``.launch()``. ``device``: where the models run
+    ("auto": CUDA when available).
 
     Raises:
         ImportError: Gradio is not installed (the message gives the install command).
@@ -195,7 +198,7 @@ def build_app(world: str = "auto"):
     from car.config import load_config
 
     demo_world = resolve_world(world)
-    segmenter = Segmenter(demo_world)
+    segmenter = Segmenter(demo_world, device)
     out_dir = Path(tempfile.mkdtemp(prefix="car-demo-"))
     default_theta = load_config(demo_world.default_preset).theta
     default_size = TOY_WORKING_SIZE if demo_world.kind == "toy" else load_config(demo_world.default_preset).working_size
@@ -264,7 +267,7 @@ def build_app(world: str = "auto"):
 
 
 def launch(world: str = "auto", host: str | None = None, port: int | None = None, share: bool = False,
-           **kwargs: Any):
+           device: str = "auto", **kwargs: Any):
     """Build and serve the app (blocks until stopped unless ``prevent_thread_lock=True`` is passed).
 
     Args:
@@ -273,6 +276,6 @@ def launch(world: str = "auto", host: str | None = None, port: int | None = None
         **kwargs: forwarded to ``gradio.Blocks.launch``.
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    app = build_app(world)
+    app = build_app(world, device)
     app.queue()
     return app.launch(server_name=host, server_port=port, share=share, **kwargs)

@@ -444,7 +444,7 @@ def run_config(
     limit: int | None = None,
     split: str | None = None,
     progress: bool = True,
-    device: str = "cpu",
+    device: str = "auto",
     model: Callable[..., Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a preset on its dataset: ``python -m car evaluate --config NAME`` in one call.
@@ -460,8 +460,8 @@ def run_config(
         limit: evaluate only the first ``limit`` samples.
         split: overrides ``config.split`` (e.g. ``testA``, ``val_google``).
         progress: show a progress bar.
-        device: where the CLIP models are loaded (``"cpu"``, ``"cuda"``; under torchrun
-            ``"cuda"`` means this rank's GPU, ``cuda:LOCAL_RANK``).
+        device: where the CLIP models are loaded (``"auto"``: CUDA when available, else the CPU; ``"cpu"``,
+            ``"cuda"``; under torchrun ``"cuda"`` means this rank's GPU, ``cuda:LOCAL_RANK``).
         model: a ready model with the CaR call signature (default: ``CaR`` built from the config's
             backbones with :func:`car.backbones.load_clip`).
 
@@ -470,7 +470,9 @@ def run_config(
     """
     from car.config import CaRConfig, load_config
     from car.data import get_dataset
+    from car.devices import resolve_device
 
+    device = resolve_device(device)
     cfg = config if isinstance(config, CaRConfig) else load_config(config)
     if split:
         cfg = cfg.replace(split=split)

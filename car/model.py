@@ -190,14 +190,17 @@ class CaR:
 
     @classmethod
     def from_config(cls, config: CaRConfig | str, proposal: ClipBundle | str | None = None,
-                    classifier: ClipBundle | str | None = None, *, device: str = "cpu", **overrides) -> "CaR":
+                    classifier: ClipBundle | str | None = None, *, device: str = "auto", **overrides) -> "CaR":
         """Build CaR with a preset's backbones (``proposal_model`` / ``classifier_model``) and values.
 
         Args:
             config: a preset name, a YAML path or a :class:`CaRConfig`.
             proposal, classifier: ready models that replace the config's (e.g. to share one loaded model).
-            device: where the models are loaded.
+            device: where the models are loaded; "auto" = CUDA when available, else the CPU (:mod:`car.devices`).
         """
+        from car.devices import resolve_device
+
+        device = resolve_device(device)
         cfg = config if isinstance(config, CaRConfig) else load_config(config)
         cfg = cfg.replace(**overrides) if overrides else cfg
         if proposal is None:

@@ -15,6 +15,7 @@ import functools
 import importlib
 import os
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 #: The environment variable that switches on the random-weights mode (tests only; never on by default).
 RANDOM_WEIGHTS_ENV = "CAR_RANDOM_WEIGHTS"
@@ -44,27 +45,63 @@ class World:
         real: the real open_clip architectures are used (with pretrained or, in the random mode, random weights).
         random: the random-weights mode is on (``real`` is then True as well).
         label: what every figure title and table caption says about its source.
+        device: where the models run (:func:`car.devices.resolve_device`: CUDA when a GPU is there).
     """
 
     real: bool
     random: bool
     label: str
+    device: str = "cpu"
+
+    @property
+    def gpu(self) -> bool:
+        """The models run on a CUDA device."""
+        return self.device.startswith("cuda")
+
+    def sizes(self, **choices: tuple[int, int]) -> SimpleNamespace:
+        """How much real-CLIP work a chapter does here: each ``name=(on_cpu, on_gpu)`` becomes ``name`` = the
+        value for this world's device, e.g. ``world.sizes(photos=(1, 4)).photos`` is 4 on a GPU runtime.
+
+        A chapter prints the result (its ``repr`` names the device), so a reader sees the n behind every figure.
+        """
+        for name, pair in choices.items():
+            if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(v, int) for v in pair)):
+                raise ValueError(f"sizes: {name}={pair!r} must be a pair of ints (on the CPU, on a GPU)")
+        picked = {name: pair[1] if self.gpu else pair[0] for name, pair in choices.items()}
+        return _Sizes(self.device, picked)
 
     def __str__(self) -> str:
+        where = f"on {self.device}"
         if self.random:
             return (f"World: {self.label} (ViT-B/16 + ViT-L/14 architectures with random weights; "
-                    f"{RANDOM_WEIGHTS_ENV}=1)")
+                    f"{RANDOM_WEIGHTS_ENV}=1), {where}")
         if self.real:
-            return "World: real CLIP (ViT-B/16 proposals, ViT-L/14 classifier)"
-        return "World: toy world (no CLIP weights here: the tiny CLIPs shipped with car)"
+            return f"World: real CLIP (ViT-B/16 proposals, ViT-L/14 classifier), {where}"
+        return f"World: toy world (no CLIP weights here: the tiny CLIPs shipped with car), {where}"
 
 
-def detect(models: tuple[str, ...] = ("ViT-B-16", "ViT-L-14"), pretrained: str = "openai") -> World:
-    """The world this process can run: real when every model's weights are at hand (or random weights are on)."""
+class _Sizes(SimpleNamespace):
+    """The sizes a chapter picked for its device (:meth:`World.sizes`)."""
+
+    def __init__(self, device: str, picked: dict[str, int]):
+        super().__init__(**picked)
+        self._device = device
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{k} = {v}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"real-CLIP sizes on {self._device}: {values}"
+
+
+def detect(models: tuple[str, ...] = ("ViT-B-16", "ViT-L-14"), pretrained: str = "openai",
+           device: str = "auto") -> World:
+    """The world this process can run: real when every model's weights are at hand (or random weights are on),
+    on ``device`` (``"auto"``: CUDA when available, else the CPU)."""
     from car.backbones import weights_available
+    from car.devices import resolve_device
 
+    where = resolve_device(device)
     if random_weights():
-        return World(True, True, RANDOM_LABEL)
+        return World(True, True, RANDOM_LABEL, where)
     if all(weights_available(m, pretrained) for m in models):
-        return World(True, False, "real CLIP")
-    return World(False, False, "toy world")
+        return World(True, False, "real CLIP", where)
+    return World(False, False, "toy world", where)
