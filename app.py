@@ -4,9 +4,9 @@ A Space (SDK: gradio, app_file: app.py) runs this file from the repository root,
 checkout; with internet the demo runs real CLIP (OpenAI ViT-B/16 + ViT-L/14, downloaded on first use), without
 weights the toy world. Locally the same app is ``python -m car demo``.
 """
-from car.demo import build_app
+from car.demo import build_app, serve
 
-demo = build_app()
+demo = build_app()  # the default limits (car.demo.Limits) keep a CPU Space alive under strangers' load
 
 if __name__ == "__main__":
-    demo.queue().launch(server_name="0.0.0.0")
+    serve(demo, host="0.0.0.0")

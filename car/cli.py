@@ -13,11 +13,14 @@ def _segment(args: argparse.Namespace) -> int:
 
     from car import CaR
     from car.config import load_config
-    from car.image import load_image, save_labels, working_shape
+    from car.image import load_image, save_labels, save_png_atomic, working_shape
     from car.model import check_queries
     from car.viz import label_figure
 
+    from car.results import check_output
+
     path = Path(args.image)
+    out = check_output(args.out, folder=True)  # before any work: a file in the way, or no write permission
     image = load_image(path)  # EXIF orientation applied, any mode converted; one-line errors
     queries = check_queries([q.strip() for q in args.queries.split(",") if q.strip()])  # before loading models
     overrides = {k: getattr(args, k) for k in ("eta", "theta", "lam") if getattr(args, k) is not None}
@@ -41,11 +44,9 @@ def _segment(args: argparse.Namespace) -> int:
         kept = [f"{q} {s:.2f}" for q, s, k in zip(step.queries, step.scores, step.kept) if k]
         removed = [f"{q} {s:.2f}" for q, s, k in zip(step.queries, step.scores, step.kept) if not k]
         print(f"step {t}: kept {kept}" + (f", removed {removed}" if removed else ""))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     save_labels(out / f"{path.stem}_labels.png", result.labels)
     overlay = label_figure(image, result.labels, list(queries))
-    Image.fromarray(overlay).save(out / f"{path.stem}_overlay.png", compress_level=1)  # 12 MP: 3 s, not 10
+    save_png_atomic(out / f"{path.stem}_overlay.png", Image.fromarray(overlay), compress_level=1)  # 12 MP: 3 s
     print(f"wrote {out / (path.stem + '_labels.png')} (0 = background, i = query i) and "
           f"{out / (path.stem + '_overlay.png')}")
     return 0
@@ -64,9 +65,11 @@ def _working_size(value: str) -> int | str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from car.demo import launch
+    from car.demo import Limits, launch
 
-    launch(world=args.world, host=args.host, port=args.port, share=args.share, device=args.device)
+    limits = Limits(max_upload_mb=args.max_upload_mb, max_pixels=int(args.max_megapixels * 1e6),
+                    max_queries=args.max_queries, max_queue=args.max_queue)
+    launch(world=args.world, host=args.host, port=args.port, share=args.share, device=args.device, limits=limits)
     return 0
 
 
@@ -86,7 +89,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from car.evaluate import run_config
 
     from car.config import load_config
+    from car.results import check_output
 
+    if args.out:
+        check_output(args.out)
     config = load_config(args.config, precision=args.precision) if args.precision else args.config
     summary = run_config(config, data_root=args.data_root, out=args.out, limit=args.limit,
                          split=args.split, progress=not args.quiet, device=args.device)
@@ -186,6 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free one)")
     d.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     d.add_argument("--device", default="auto", help=DEVICE_HELP)
+    from car.demo import Limits  # the public-demo limits and their defaults
+
+    d.add_argument("--max-upload-mb", type=float, default=Limits.max_upload_mb, help="largest upload in MB "
+                   "(default %(default)s)")
+    d.add_argument("--max-megapixels", type=float, default=Limits.max_pixels / 1e6, help="largest photo in "
+                   "megapixels (default %(default)s)")
+    d.add_argument("--max-queries", type=int, default=Limits.max_queries, help="most queries per request "
+                   "(default %(default)s)")
+    d.add_argument("--max-queue", type=int, default=Limits.max_queue, help="requests that may wait at once "
+                   "(default %(default)s)")
     d.set_defaults(func=_demo)
 
     c = sub.add_parser("configs", help="list the presets and the paper table rows they reproduce")
@@ -266,6 +282,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as e:
+    except (ValueError, FileNotFoundError, PermissionError, RuntimeError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

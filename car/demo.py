@@ -24,6 +24,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from car.image import load_image, resize_to_working, save_labels, to_rgb_uint8, working_shape
+from car.image import ImageReadError, load_image, resize_to_working, save_labels, to_rgb_uint8, working_shape
 from car.photos import PHOTOS, credit_line, load_photo
 
 _INSTALL = 'the demo needs Gradio: pip install "car-book[demo]" (or pip install gradio)'
@@ -114,10 +115,10 @@ def load_sample(name: str) -> tuple[np.ndarray, str, str]:
 class Segmenter:
     """Loads each model once and runs :class:`car.CaR` for the demo's callbacks."""
 
-    def __init__(self, world: DemoWorld, device: str = "auto"):
+    def __init__(self, world: DemoWorld, device: str = "auto", limits: "Limits | None" = None):
         from car.devices import resolve_device
 
-        self.world, self.device = world, resolve_device(device)
+        self.world, self.device, self.limits = world, resolve_device(device), limits or Limits()
         self._bundles: dict[tuple[str, str | None], Any] = {}
 
     def _bundle(self, name: str, pretrained: str | None):
@@ -146,10 +147,9 @@ class Segmenter:
     def run(self, image: np.ndarray, queries_text: str, preset: str, theta: float,
             working_size: int | None) -> dict[str, Any]:
         """Segment ``image``; returns the overlay, the step table, the label map and a status line."""
-        from car.model import check_queries
         from car.viz import label_figure
 
-        queries = check_queries([q.strip() for q in queries_text.split(",") if q.strip()])
+        queries = parse_queries(queries_text, self.limits)
         model = self.model(preset, theta, working_size)
         start = time.perf_counter()
         result = model(image, queries)
@@ -184,9 +184,81 @@ def _display_copy(image: np.ndarray, labels: np.ndarray, longest: int = 1024,
 
 
 # --------------------------------------------------------------------------- the app
-def build_app(world: str = "auto", device: str = "auto"):
-    """The Gradio app (``gradio.Blocks``); serve it with ``.launch()``. ``device``: where the models run
-    ("auto": CUDA when available).
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask of a public demo (a CPU Space must survive strangers): each is settable with
+    :func:`launch` / ``python -m car demo`` flags.
+
+    Attributes:
+        max_upload_mb: largest upload, in megabytes (Gradio refuses larger files; the callback checks again).
+        max_pixels: largest photo, read from its header before decoding (:func:`car.image.load_image`).
+        max_queries: most queries in one request (each costs a CAM and a classifier pass per step).
+        max_queue: requests waiting at once; more are turned away by Gradio's queue until one finishes.
+        keep_labels: label PNGs kept for download; older ones are deleted.
+    """
+
+    max_upload_mb: float = 20.0
+    max_pixels: int = 50_000_000
+    max_queries: int = 24
+    max_queue: int = 16
+    keep_labels: int = 64
+
+
+class LabelStore:
+    """A bounded folder of label PNGs: :meth:`save` writes one and deletes the oldest beyond ``keep``."""
+
+    def __init__(self, keep: int, folder: Path | None = None):
+        self.keep = max(1, int(keep))
+        self.folder = folder or Path(tempfile.mkdtemp(prefix="car-demo-"))
+
+    def save(self, stem: str, labels: np.ndarray) -> Path:
+        path = self.folder / f"{stem}_{time.time_ns()}_labels.png"
+        save_labels(path, labels)
+        for old in sorted(self.folder.glob("*_labels.png"), key=lambda p: p.stat().st_mtime)[:-self.keep]:
+            old.unlink(missing_ok=True)
+        return path
+
+
+def check_upload(path: str, limits: Limits) -> np.ndarray:
+    """Read an uploaded photo under the demo's limits: uint8 (H, W, 3), or one clear line.
+
+    Raises:
+        ValueError: too large a file or photo, or anything :func:`car.image.load_image` refuses (the same line the
+            command line prints).
+        FileNotFoundError: the upload is gone.
+    """
+    size_mb = os.path.getsize(path) / 2**20 if os.path.exists(path) else 0.0
+    if size_mb > limits.max_upload_mb:
+        raise ValueError(f"{Path(path).name} is {size_mb:.1f} MB; this demo takes photos up to "
+                         f"{limits.max_upload_mb:g} MB")
+    try:
+        return load_image(path, max_pixels=limits.max_pixels)
+    except ImageReadError as e:  # name the upload, not the server's temporary copy of it
+        raise ImageReadError(str(e).replace(str(path), Path(path).name)) from e
+
+
+def parse_queries(text: str, limits: Limits) -> list[str]:
+    """Comma-separated queries → a checked list (:func:`car.model.check_queries`), at most ``max_queries``.
+
+    Raises:
+        ValueError: no query, a duplicate, or too many (one line saying what to do).
+    """
+    from car.model import check_queries
+
+    queries = check_queries([q.strip() for q in (text or "").split(",") if q.strip()])
+    if len(queries) > limits.max_queries:
+        raise ValueError(f"{len(queries)} queries; this demo takes at most {limits.max_queries} per request: "
+                         "remove some")
+    return queries
+
+
+def build_app(world: str = "auto", device: str = "auto", limits: Limits = Limits()):
+    """The Gradio app (``gradio.Blocks``); serve it with :func:`launch` (or ``.queue().launch()``).
+
+    Args:
+        world: auto, toy, random or real (see :func:`resolve_world`).
+        device: where the models run ("auto": CUDA when available).
+        limits: what one request may ask (:class:`Limits`).
 
     Raises:
         ImportError: Gradio is not installed (the message gives the install command).
@@ -198,45 +270,63 @@ def build_app(world: str = "auto", device: str = "auto"):
     from car.config import load_config
 
     demo_world = resolve_world(world)
-    segmenter = Segmenter(demo_world, device)
-    out_dir = Path(tempfile.mkdtemp(prefix="car-demo-"))
+    segmenter = Segmenter(demo_world, device, limits)
+    store = LabelStore(limits.keep_labels)
+    samples = Path(tempfile.mkdtemp(prefix="car-demo-samples-"))
     default_theta = load_config(demo_world.default_preset).theta
     default_size = TOY_WORKING_SIZE if demo_world.kind == "toy" else load_config(demo_world.default_preset).working_size
 
+    def failure(e: BaseException):
+        return gr.Error(str(e).splitlines()[0] if str(e) else type(e).__name__, print_exception=False)
+
     def on_sample(name: str):
         if not name:
-            return gr.update(), gr.update(), ""
+            return gr.update(), gr.update(), gr.update(), ""
         image, queries, credit = load_sample(name)
-        return image, queries, f"Sample: {credit}"
+        path = samples / f"{re.sub(r'[^A-Za-z0-9_-]+', '_', name)}.png"
+        if not path.exists():
+            from PIL import Image
+
+            Image.fromarray(image).save(path)
+        return str(path), _display_copy(image, np.zeros(image.shape[:2], np.int64))[0], queries, f"Sample: {credit}"
+
+    def on_upload(path: str | None):
+        if not path:
+            return None
+        try:
+            image = check_upload(path, limits)
+        except (ValueError, FileNotFoundError) as e:
+            raise failure(e) from e
+        return _display_copy(image, np.zeros(image.shape[:2], np.int64))[0]
 
     def on_preset(preset: str):
         return load_config(preset).theta
 
     def on_run(path: str | None, queries: str, preset: str, theta: float, size: int, native: bool):
         if not path:
-            raise gr.Error("Upload a photo or pick a sample first.")
+            raise gr.Error("Upload a photo or pick a sample first.", print_exception=False)
         try:
-            image = load_image(path)
+            image = check_upload(path, limits)
             out = segmenter.run(image, queries or "", preset, theta, None if native else int(size))
-        except (ValueError, FileNotFoundError) as e:
-            raise gr.Error(str(e)) from e
+        except (ValueError, FileNotFoundError, RuntimeError) as e:
+            raise failure(e) from e
         stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path).stem)[:40] or "image"
-        label_path = out_dir / f"{stem}_{int(time.time() * 1000)}_labels.png"
-        save_labels(label_path, out["labels"])
-        return out["overlay"], out["rows"], str(label_path), out["status"]
+        return out["overlay"], out["rows"], str(store.save(stem, out["labels"])), out["status"]
 
-    with gr.Blocks(title="CaR: CLIP as RNN") as app:
+    with gr.Blocks(title="CaR: CLIP as RNN", delete_cache=(600, 3600)) as app:
         gr.Markdown("# CaR — CLIP as RNN\nSegment any text query with frozen CLIP models, no training "
                     "(Sun et al., CVPR 2024). Queries the classifier rejects are removed step by step.")
         gr.Markdown(demo_world.label, elem_id="world")
         with gr.Row():
             with gr.Column():
-                photo = gr.Image(type="filepath", image_mode=None, format="png", label="Photo",
-                                 sources=["upload", "clipboard"], elem_id="photo")
+                photo = gr.File(label=f"Photo (up to {limits.max_upload_mb:g} MB, {limits.max_pixels / 1e6:g} MP)",
+                                file_types=["image"], type="filepath", elem_id="photo")
+                preview = gr.Image(type="numpy", format="png", label="Your photo", interactive=False, buttons=[],
+                                   elem_id="preview")
                 sample = gr.Dropdown(choices=sample_names(), value=None, label="…or pick a sample", elem_id="sample")
                 credit = gr.Markdown("", elem_id="credit")
-                queries = gr.Textbox(label="Queries, comma-separated", placeholder="cat, dog, Space Needle",
-                                     elem_id="queries")
+                queries = gr.Textbox(label=f"Queries, comma-separated (at most {limits.max_queries})",
+                                     placeholder="cat, dog, Space Needle", elem_id="queries")
                 with gr.Row():
                     preset = gr.Dropdown(choices=list(demo_world.presets), value=demo_world.default_preset,
                                          label="Preset", elem_id="preset")
@@ -259,23 +349,43 @@ def build_app(world: str = "auto", device: str = "auto"):
                                  elem_id="labels_png")
         gr.Markdown("Samples: toy scenes from `car.toy`; photos from scikit-image's `skimage.data` (sources and "
                     "licences as the package states them). Masks and labels are returned at the photo's full size.")
-        sample.change(on_sample, inputs=sample, outputs=[photo, queries, credit])
-        preset.change(on_preset, inputs=preset, outputs=theta)
+        sample.change(on_sample, inputs=sample, outputs=[photo, preview, queries, credit], api_name="sample")
+        photo.upload(on_upload, inputs=photo, outputs=preview, api_name="check")
+        preset.change(on_preset, inputs=preset, outputs=theta, api_name=False)
         run.click(on_run, inputs=[photo, queries, preset, theta, size, native],
-                  outputs=[overlay, steps, labels, status])
+                  outputs=[overlay, steps, labels, status], api_name="segment")
+    app.car_limits = limits
     return app
 
 
 def launch(world: str = "auto", host: str | None = None, port: int | None = None, share: bool = False,
-           device: str = "auto", **kwargs: Any):
-    """Build and serve the app (blocks until stopped unless ``prevent_thread_lock=True`` is passed).
+           device: str = "auto", limits: Limits = Limits(), **kwargs: Any):
+    """Build the app and :func:`serve` it (blocks until stopped unless ``prevent_thread_lock=True`` is passed).
 
     Args:
         world: auto, toy, random or real (see :func:`resolve_world`).
-        host, port: where to serve (default: Gradio's, 127.0.0.1:7860); share: a temporary public link (Colab).
+        host, port, share: see :func:`serve`.
+        device: where the models run; limits: what one request may ask (:class:`Limits`).
+        **kwargs: forwarded to ``gradio.Blocks.launch``.
+    """
+    return serve(build_app(world, device, limits), host, port, share, **kwargs)
+
+
+def serve(app, host: str | None = None, port: int | None = None, share: bool = False, **kwargs: Any):
+    """Serve a :func:`build_app` app with its limits: a bounded queue (one segmentation at a time) and Gradio's
+    upload-size check.
+
+    Args:
+        host, port: where to serve (default: Gradio's, 127.0.0.1:7860).
+        share: also open a temporary public gradio.live link (Colab) — anyone who has it can use the demo, so a
+            warning says so.
         **kwargs: forwarded to ``gradio.Blocks.launch``.
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    app = build_app(world, device)
-    app.queue()
+    limits: Limits = getattr(app, "car_limits", Limits())
+    if share:
+        warnings.warn("sharing: the gradio.live link is public — anyone who has it can run segmentations on this "
+                      "machine until it expires (72 h) or you stop the demo", stacklevel=2)
+    app.queue(max_size=limits.max_queue, default_concurrency_limit=1)
+    kwargs.setdefault("max_file_size", f"{limits.max_upload_mb:g}mb")
     return app.launch(server_name=host, server_port=port, share=share, **kwargs)

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = ["ImageReadError", "load_image", "to_rgb_uint8", "working_shape", "resize_to_working", "resize_masks",
-           "save_labels", "MIN_SIDE"]
+           "save_labels", "save_png_atomic", "MIN_SIDE"]
 
 MIN_SIDE = 2  # CaR needs at least 2 pixels per side (a 1-pixel image has no patch grid to speak of)
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
@@ -39,18 +39,20 @@ class ImageReadError(ValueError):
     """A file that cannot be read as an image (not an image, truncated, unsupported mode)."""
 
 
-def load_image(source: str | os.PathLike | BinaryIO) -> np.ndarray:
+def load_image(source: str | os.PathLike | BinaryIO, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as uint8 (H, W, 3) RGB, upright.
 
     The EXIF orientation tag is applied; the pixels are then converted by :func:`to_rgb_uint8`.
 
     Args:
         source: a path, or an open binary file.
+        max_pixels: refuse an image with more pixels than this, read from its header before decoding (the demo's
+            guard against a huge upload); None = Pillow's own decompression-bomb limit only.
 
     Raises:
         FileNotFoundError: the path does not exist.
-        ImageReadError: a directory, not an image, a truncated or corrupt file, an unsupported mode, or a side
-            under :data:`MIN_SIDE` pixels — always one line naming the file.
+        ImageReadError: a directory, not an image, a truncated or corrupt file, an unsupported mode, a side
+            under :data:`MIN_SIDE` pixels, or more than ``max_pixels`` pixels — always one line naming the file.
     """
     name = str(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "<file>")
     if isinstance(source, (str, os.PathLike)):
@@ -61,6 +63,9 @@ def load_image(source: str | os.PathLike | BinaryIO) -> np.ndarray:
             raise ImageReadError(f"cannot read {path} as an image: it is a directory")
     try:
         with Image.open(source) as im:
+            if max_pixels is not None and im.width * im.height > max_pixels:
+                raise ImageReadError(f"{name} is {im.width}x{im.height} pixels ({im.width * im.height / 1e6:.0f} "
+                                     f"megapixels); the limit is {max_pixels / 1e6:g} megapixels: shrink it first")
             try:
                 im.load()  # decode now: a truncated file fails here, not later
             except (OSError, SyntaxError, ValueError) as e:  # Pillow raises all three for bad data
@@ -198,4 +203,19 @@ def save_labels(path: str | os.PathLike | io.BytesIO, labels: np.ndarray) -> Non
     i = query i - 1; 8-bit up to 254 queries, 16-bit beyond."""
     values = labels.astype(np.int64) + 1
     dtype = np.uint8 if values.max(initial=0) <= 255 else np.uint16
-    Image.fromarray(values.astype(dtype)).save(path, format="PNG")
+    save_png_atomic(path, Image.fromarray(values.astype(dtype)))
+
+
+def save_png_atomic(path: str | os.PathLike | io.BytesIO, image: Image.Image, compress_level: int = 6) -> None:
+    """Save ``image`` as a PNG so that no reader ever sees half a file (a temporary file beside it, then
+    ``os.replace``); an in-memory buffer is written directly."""
+    if isinstance(path, io.BytesIO):
+        image.save(path, format="PNG", compress_level=compress_level)
+        return
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        image.save(tmp, format="PNG", compress_level=compress_level)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny randomly initialised open_clip CLIP (the real code path, no weights needed)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -58,19 +59,61 @@ def rgb() -> np.ndarray:
 
 # --------------------------------------------------------------------------- the installed package and the book
 ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("book_layer", ROOT / "book" / "conftest.py")
+BOOK_LAYER = importlib.util.module_from_spec(_spec)  # the nbmake layer of the chapters (book/conftest.py)
+_spec.loader.exec_module(BOOK_LAYER)
+
+
+def site_dirs() -> list[str]:
+    """The site-packages folders of the interpreter running the tests, in its own order: a virtualenv's, a conda
+    environment's or the system's (not the base interpreter behind a venv, which ``--system-site-packages`` would
+    give)."""
+    import site
+
+    dirs = [p for p in sys.path if p and Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()]
+    user = site.getusersitepackages() if site.ENABLE_USER_SITE else None
+    return dirs + ([user] if user and Path(user).is_dir() and user not in dirs else [])
+
+
+def layered_venv(path: Path, *under: str) -> Path:
+    """A fresh virtual environment at ``path`` that also sees the site-packages folders ``under`` (a ``.pth`` file,
+    after its own): what it installs shadows theirs. Returns its Python."""
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=300)
+    python = path / "bin" / "python"
+    own = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    (Path(own) / "zz_layer_under.pth").write_text("".join(f"{d}\n" for d in under), encoding="utf-8")
+    return python
+
+
+def register_kernel(folder: Path, name: str, python: Path, env: dict[str, str] | None = None,
+                    exec_lines: tuple[str, ...] = ()) -> dict[str, str]:
+    """A Jupyter kernelspec ``name`` under ``folder`` that starts ``python``'s ipykernel (``env`` added to the
+    kernel's environment, ``exec_lines`` run at its start). Returns the environment variables that make Jupyter
+    find it (``JUPYTER_PATH``), for ``pytest --nbmake --nbmake-kernel name``."""
+    spec = folder / "kernels" / name
+    spec.mkdir(parents=True, exist_ok=True)
+    argv = [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    if exec_lines:
+        argv.append(f"--IPKernelApp.exec_lines={list(exec_lines)!r}")
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": name, "language": "python",
+                                                  "env": env or {}}), encoding="utf-8")
+    return {"JUPYTER_PATH": str(folder)}
 
 
 @dataclass(frozen=True)
 class WheelEnv:
     """A fresh virtual environment with ``car`` installed from a wheel built from this checkout (not editable).
 
-    The venv sees the system's site-packages for the heavy dependencies (torch, open_clip, ...) but its own
-    ``car`` shadows any editable install; commands run in ``cwd``, a folder outside the checkout.
+    The venv sees the site-packages of the interpreter that runs the tests for the heavy dependencies (torch,
+    open_clip, nbmake, ...; :func:`layered_venv`), but its own ``car`` shadows any editable install; commands run
+    in ``cwd``, a folder outside the checkout. Its kernelspec ``car-wheel`` runs chapters in it.
     """
 
     wheel: Path
     python: Path
     cwd: Path
+    jupyter: dict[str, str]
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CAR_RANDOM_WEIGHTS")}
@@ -88,25 +131,29 @@ def wheel_env(tmp_path_factory) -> WheelEnv:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
                     str(base / "dist"), str(ROOT)], check=True, capture_output=True, timeout=600)
     wheel = next((base / "dist").glob("car_book-*.whl"))
-    venv = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
-    python = venv / "bin" / "python"
+    python = layered_venv(base / "venv", *site_dirs())
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--force-reinstall",
                     str(wheel)], check=True, capture_output=True, timeout=600)
     cwd = base / "elsewhere"
     cwd.mkdir()
-    return WheelEnv(wheel, python, cwd)
+    return WheelEnv(wheel, python, cwd, register_kernel(base / "jupyter", "car-wheel", python))
 
 
-def execute_chapters(env: WheelEnv, out: Path, chapters: list[str], *, solutions: bool, **extra: str) -> dict:
-    """Run ``tests/book_runner.py`` with the wheel's Python; returns ``{chapter: record}``."""
-    args = [str(ROOT / "tests" / "book_runner.py"), "--out", str(out), *(["--solutions"] if solutions else []),
-            str(ROOT), *chapters]
-    proc = env.run(args, timeout=3600, **extra)
-    runs_path = out / "runs.json"
-    runs = json.loads(runs_path.read_text()) if runs_path.exists() else {}
+def execute_chapters(env: WheelEnv, out: Path, chapters: list[str], *, solutions: bool, kernel: str = "car-wheel",
+                     jupyter: dict[str, str] | None = None, timeout: int = 3600, **extra: str) -> dict:
+    """``pytest --nbmake`` on ``chapters`` (``book/conftest.py`` runs each alone in a fresh folder under ``out``,
+    with its solutions when asked, and holds it to its budget) in the kernel ``kernel``; returns
+    ``{chapter: record}`` (``book/conftest.py``'s ``read_runs``)."""
+    args = ["-m", "pytest", "--nbmake", "-p", "no:cacheprovider", "-q", "--nbmake-kernel", kernel,
+            "--chapter-out", str(out), "--budgets", *(["--solutions"] if solutions else []),
+            *[f"{c}.ipynb" for c in chapters]]
+    env_vars = env.env(**(jupyter or env.jupyter), **extra)
+    env_vars["CAR_CACHE_DIR"] = str(out / "user-cache")
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env_vars, capture_output=True, text=True,
+                          timeout=timeout)
+    runs = BOOK_LAYER.read_runs(out)
     missing = [c for c in chapters if c not in runs]
-    assert not missing, f"book runner stopped before {missing}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert not missing, f"nbmake stopped before {missing}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return runs
 
 

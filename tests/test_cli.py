@@ -49,6 +49,40 @@ def test_segment_errors_are_one_line(tmp_path) -> None:
     assert proc.returncode == 2 and "unknown config" in proc.stderr
 
 
+def test_out_in_the_way_or_unwritable_is_one_line_and_touches_nothing(tmp_path) -> None:
+    import os
+
+    img = tmp_path / "ok.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(img)
+    existing = tmp_path / "results.txt"
+    existing.write_text("keep me")
+    proc = _car("segment", str(img), "--queries", "cat", "--config", "toy_voc", "--out", str(existing))
+    assert proc.returncode == 2 and "is an existing file; give a folder" in proc.stderr
+    assert "Traceback" not in proc.stderr and existing.read_text() == "keep me"
+    proc = _car("evaluate", "--config", "toy_voc", "--limit", "1", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "is a folder; give the results file's path" in proc.stderr
+    if os.geteuid() != 0:  # root writes anywhere: the permission check cannot be shown as root
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        proc = _car("segment", str(img), "--queries", "cat", "--config", "toy_voc", "--out", str(locked / "seg"))
+        assert proc.returncode == 2 and "permission denied" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_check_output_refuses_what_cannot_be_written(tmp_path, monkeypatch) -> None:
+    import os
+
+    from car.results import check_output
+
+    assert check_output(tmp_path / "a" / "b", folder=True).is_dir()
+    assert check_output(tmp_path / "c" / "r.json") == tmp_path / "c" / "r.json" and (tmp_path / "c").is_dir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="a file is in the way"):
+        check_output(tmp_path / "file" / "r.json")
+    monkeypatch.setattr(os, "access", lambda *a: False)  # as an unprivileged user on a read-only folder
+    with pytest.raises(PermissionError, match=r"cannot write into .*permission denied; choose another --out"):
+        check_output(tmp_path / "d", folder=True)
+
+
 def test_configs_lists_presets_with_their_table() -> None:
     proc = _car("configs")
     assert proc.returncode == 0

@@ -69,14 +69,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path):
-    """``python -m car demo --world toy`` on a free port; yields its URL, stops it after the test."""
+def server(tmp_path, request):
+    """``python -m car demo --world toy`` on a free port (extra flags from ``@pytest.mark.demo_args``); yields its
+    URL and the process, stops it after the test."""
     _need("gradio", 'the demo extra is not installed (pip install "car-book[demo]")')
+    marker = request.node.get_closest_marker("demo_args")
+    extra = list(marker.args) if marker else []
     port = _free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1",
                GRADIO_TEMP_DIR=str(tmp_path / "gradio"))
     log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "car", "demo", "--world", "toy", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "car", "demo", "--world", "toy", "--port", str(port), *extra],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
@@ -90,7 +93,7 @@ def server(tmp_path):
                 log.close()
                 pytest.fail(f"the demo did not start:\n{(tmp_path / 'server.log').read_text()[-3000:]}")
             time.sleep(0.5)
-    yield url
+    yield url, proc
     proc.terminate()
     try:
         proc.wait(timeout=20)
@@ -120,6 +123,7 @@ def browser(tmp_path):
 
 
 def test_upload_query_run_in_headless_chromium(server, browser, tmp_path) -> None:
+    server, _ = server
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
@@ -134,7 +138,7 @@ def test_upload_query_run_in_headless_chromium(server, browser, tmp_path) -> Non
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#photo input[type=file]")))
     assert "Toy world" in browser.find_element(By.ID, "world").text
     browser.find_element(By.CSS_SELECTOR, "#photo input[type=file]").send_keys(str(photo))
-    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#photo img")))
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#preview img")))
     box = browser.find_element(By.CSS_SELECTOR, "#queries textarea")
     box.clear()
     # the toy vocabulary, as the toy evaluations query it: with only a handful of queries the tiny classifier can
@@ -155,3 +159,97 @@ def test_upload_query_run_in_headless_chromium(server, browser, tmp_path) -> Non
     assert shot.stat().st_size > 10_000
     if os.environ.get("CAR_DEMO_SCREENSHOT"):
         shutil.copy(shot, os.environ["CAR_DEMO_SCREENSHOT"])
+
+
+# --------------------------------------------------------------------------- a public demo under load
+def _png_claiming(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG whose header claims ``width`` x ``height`` pixels (a decompression bomb, as far as the header
+    goes)."""
+    import struct
+    import zlib
+
+    Image.new("RGB", (4, 4)).save(path)
+    data = bytearray(path.read_bytes())
+    body = b"IHDR" + struct.pack(">II", width, height) + bytes(data[24:29])  # keep depth, colour, ... flags
+    data[12:29] = body
+    data[29:33] = struct.pack(">I", zlib.crc32(body))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.demo_args("--max-upload-mb", "1", "--max-queries", "30")
+def test_concurrent_requests_and_bad_uploads_are_all_answered(server, tmp_path) -> None:
+    """Several segmentations at once through gradio_client, bad uploads among them: every request gets its answer
+    (the good ones a label map, the bad ones the same one line the command line prints), and the server lives on."""
+    client_mod = _need("gradio_client", "gradio_client is not installed (it comes with gradio)")
+    from car.data import get_dataset
+    from car.image import ImageReadError, load_image
+    from car.toy.scenes import THINGS
+
+    url, proc = server
+    client = client_mod.Client(url, verbose=False)
+    scene = tmp_path / "scene.png"
+    Image.fromarray(get_dataset("toy_voc", None)[1].image).save(scene)
+    text = tmp_path / "notes.png"
+    text.write_text("not an image, whatever its name says\n")
+    bomb = _png_claiming(tmp_path / "bomb.png", 20_000, 20_000)  # 400 megapixels
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + np.random.default_rng(0).bytes(2 * 2**20))  # 2 MB, over --max-upload-mb 1
+    expected = {}
+    for path in (text, bomb):
+        with pytest.raises(ImageReadError) as info:
+            load_image(path, max_pixels=50_000_000)
+        expected[path.name] = str(info.value).replace(str(path), path.name)  # the CLI's line, naming the upload
+    args = dict(preset="toy_voc", theta=0.6, size=64, native=False, api_name="/segment")
+    queries = ", ".join(THINGS[:6])
+    submit = lambda path, q: client.submit(client_mod.handle_file(str(path)), q, args["preset"], args["theta"],  # noqa: E731
+                                           args["size"], args["native"], api_name=args["api_name"])
+    jobs = [("good", submit(scene, queries)) for _ in range(5)]
+    jobs += [("text", submit(text, queries)), ("bomb", submit(bomb, queries)),
+             ("queries", submit(scene, ", ".join(f"thing {i}" for i in range(31)))), ("good", submit(scene, queries))]
+    answers = []
+    for kind, job in jobs:
+        try:
+            answers.append((kind, job.result(timeout=600)))
+        except Exception as e:  # noqa: BLE001 - gradio_client's AppError carries the gr.Error message
+            answers.append((kind, e))
+    for kind, answer in answers:
+        if kind == "good":
+            assert isinstance(answer, tuple) and len(answer) == 4, answer
+            assert Path(answer[2]).name.endswith("_labels.png") and "Kept:" in answer[3]
+        else:
+            assert isinstance(answer, Exception), (kind, answer)
+    message = {kind: str(answer) for kind, answer in answers if kind != "good"}
+    assert expected["notes.png"] in message["text"], message["text"]
+    assert expected["bomb.png"] in message["bomb"], message["bomb"]
+    assert "31 queries; this demo takes at most 30 per request" in message["queries"]
+    with pytest.raises(Exception, match="(?i)too large|maximum|size"):  # Gradio refuses the upload itself
+        submit(big, queries).result(timeout=120)
+    assert proc.poll() is None, "the server died"
+    assert len(submit(scene, queries).result(timeout=600)) == 4  # and still serves
+
+
+def test_limits_of_a_public_demo(tmp_path) -> None:
+    """The checks every upload and query list passes (no Gradio needed): one line each, and a bounded folder."""
+    from car.demo import LabelStore, Limits, check_upload, parse_queries
+    from car.image import ImageReadError
+
+    limits = Limits(max_upload_mb=1, max_pixels=1000, max_queries=2, keep_labels=3)
+    small = tmp_path / "small.png"
+    Image.new("RGB", (20, 20)).save(small)
+    assert check_upload(str(small), limits).shape == (20, 20, 3)
+    with pytest.raises(ImageReadError, match=r"^wide.png is 5000x5000 pixels \(25 megapixels\); the limit is 0.001 megapixels"):
+        check_upload(str(_png_claiming(tmp_path / "wide.png", 5000, 5000)), limits)
+    with pytest.raises(ImageReadError, match=r"^cannot read bomb.png: Image size \(400000000 pixels\) exceeds"):
+        check_upload(str(_png_claiming(tmp_path / "bomb.png", 20_000, 20_000)), limits)
+    large = tmp_path / "large.png"
+    large.write_bytes(bytes(2 * 2**20))
+    with pytest.raises(ValueError, match=r"large.png is 2.0 MB; this demo takes photos up to 1 MB"):
+        check_upload(str(large), limits)
+    assert parse_queries(" cat, dog ", limits) == ["cat", "dog"]
+    with pytest.raises(ValueError, match="3 queries; this demo takes at most 2"):
+        parse_queries("a, b, c", limits)
+    store = LabelStore(limits.keep_labels, tmp_path / "labels")
+    (tmp_path / "labels").mkdir()
+    paths = [store.save("x", np.zeros((4, 4), np.int64)) for _ in range(5)]
+    assert sorted((tmp_path / "labels").iterdir()) == sorted(paths[-3:])

@@ -39,6 +39,33 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
+def check_output(path: str | os.PathLike, folder: bool = False) -> Path:
+    """Check, before any work, that results can be written at ``path`` (a file, or a ``folder`` of files): its
+    place is a writable folder (created if missing) and it is not the wrong kind of thing. Returns the path.
+
+    Raises:
+        ValueError: ``path`` exists but is a file where a folder is wanted, or a folder where a file is (one line
+            saying what to pass instead; nothing is touched).
+        PermissionError: the folder cannot be written (one line naming it).
+    """
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise ValueError(f"--out {path} is an existing file; give a folder for the output files (it is created "
+                         f"if missing), e.g. --out {path.with_suffix('')}_out")
+    if not folder and path.is_dir():
+        raise ValueError(f"--out {path} is a folder; give the results file's path, e.g. --out {path / 'results.json'}")
+    where = path if folder else path.parent
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:
+        raise ValueError(f"cannot create the folder {where}: a file is in the way ({e.filename})") from None
+    except PermissionError:
+        raise PermissionError(f"cannot create the folder {where}: permission denied; choose another --out") from None
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write into {where}: permission denied; choose another --out")
+    return path
+
+
 def read_json(node: Traversable | Path) -> Any:
     return json.loads(node.read_text(encoding="utf-8"))
 
