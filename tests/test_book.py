@@ -1,12 +1,15 @@
-"""The book as its readers get it. Every chapter executes alone from the installed wheel (a Colab reader's path),
-every exercise solution's code runs after its chapter, every chapter executes again with the real architectures
-and random weights (so every real-CLIP cell has run), and the executed chapters build into HTML with no warning.
+"""The book as its readers get it. Every chapter executes through nbmake (``book/conftest.py``) alone in an empty
+folder, in the kernel of a fresh environment holding the installed wheel (a Colab reader's path), with every
+exercise solution's code run after it and its CPU budget held; every chapter executes again with the real
+architectures and random weights (so every real-CLIP cell has run); and the executed chapters build into HTML with
+no warning. A reader's own ``pytest --nbmake book/<chapter>.ipynb`` works too.
 
 The book executes once per mode: the build uses the notebooks executed here (``execute_notebooks: off``).
 """
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -67,6 +70,16 @@ def test_chapter_runs_with_random_weights(random_runs, chapter) -> None:
     assert record["ok"], f"{chapter} failed with the real architectures (random weights):\n{record['error']}"
     assert record["chapter_seconds"] <= budget(chapter)[1], \
         f"{chapter}: {record['chapter_seconds']} s with the real architectures, over its budget of {budget(chapter)[1]} s"
+
+
+def test_a_reader_runs_a_chapter_with_plain_nbmake(tmp_path) -> None:
+    """``python -m pytest --nbmake book/<chapter>.ipynb`` from the checkout, in this environment's own kernel."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--nbmake", "-p", "no:cacheprovider", "-q",
+                           "--chapter-out", str(tmp_path), "book/tables/table1.ipynb"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900, env={**os.environ, "CAR_CACHE_DIR": str(tmp_path / "cache")})
+    assert proc.returncode == 0 and "1 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert (tmp_path / "executed" / "book" / "tables" / "table1.ipynb").is_file()
+    assert not (ROOT / "book" / "tables" / "results").exists()  # ran in its own folder, not in the checkout
 
 
 def _text_outputs(nb) -> str:

@@ -118,6 +118,38 @@ def test_states_its_budget_in_both_worlds(chapter: str) -> None:
     assert toy <= 180 and real <= 180, f"{chapter}: a chapter must run in under 3 minutes in either world"
 
 
+def _run_world_cell(chapter: str, cuda: bool, monkeypatch) -> tuple[dict, str]:
+    """Execute a chapter's world cell (its second code cell) in-process with CUDA present or absent."""
+    import contextlib
+    import io
+
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    source = "\n".join(line for line in _code(chapter)[1].splitlines() if not line.lstrip().startswith(("%", "!")))
+    namespace: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        exec(compile(source, f"{chapter}: world cell", "exec"), namespace)  # noqa: S102 - the chapter's own code
+    return namespace, printed.getvalue()
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_world_cell_picks_the_gpu_and_its_sizes_when_cuda_is_there(chapter, monkeypatch) -> None:
+    """With CUDA present the world cell runs on cuda and says so, and a chapter with real-CLIP work picks its GPU
+    sizes (larger than the CPU ones) in that cell and prints them; without CUDA, the CPU and the CPU sizes."""
+    gpu, gpu_out = _run_world_cell(chapter, True, monkeypatch)
+    assert gpu["world"].device == "cuda" and "on cuda" in gpu_out, f"{chapter}: {gpu_out}"
+    cpu, cpu_out = _run_world_cell(chapter, False, monkeypatch)
+    assert cpu["world"].device == "cpu" and "on cpu" in cpu_out
+    has_real_work = any(re.search(r"^if REAL\b|^\s+if REAL\b", c, re.M) for c in _code(chapter)[2:])
+    if "SIZES" in gpu or has_real_work:
+        assert "SIZES" in gpu, f"{chapter} has real-CLIP cells: size them in the world cell, world.sizes(...)"
+        big, small = vars(gpu["SIZES"]), vars(cpu["SIZES"])
+        names = [k for k in big if not k.startswith("_")]
+        assert names and all(big[k] >= small[k] for k in names) and any(big[k] > small[k] for k in names)
+        assert repr(gpu["SIZES"]) in gpu_out and repr(cpu["SIZES"]) in cpu_out, f"{chapter}: print the sizes"
+
+
 def test_helpers_live_in_car_not_in_chapters() -> None:
     """A function that two chapters define belongs in the package (one implementation per idea)."""
     defined = Counter()
