@@ -139,6 +139,7 @@ def write_all(out: Path, n: int = 2) -> dict[str, Path]:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's car
     if len(sys.argv) not in (2, 3):
         raise SystemExit("usage: python tests/data/field_fixtures.py OUT [N_IMAGES]")
     roots = write_all(Path(sys.argv[1]), *(int(a) for a in sys.argv[2:]))
