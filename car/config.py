@@ -151,15 +151,26 @@ class CaRConfig:
     #                                       objects matched, mean of the 4 expression sets); "per_expression" =
     #                                       each expression scored alone against Annotations (semi-supervised ids)
 
+    # --- the field's scoring rules (SCLIP / NACLIP's harness; defaults keep CaR's) ---
+    coco_unlabeled: str = "ignore"  # COCO-Object's unlabelled pixels (255): "ignore" (car's reading of the paper's
+    #                                 benchmark) or "background" (the field's: GroupViT's construction, TCL, SCLIP,
+    #                                 NACLIP); car.data.cocostuff explains when the two differ
+    predict_background: bool = True  # False = the field's rule on the sets without a background class (VOC-20,
+    #                                  PC-59, COCO-Stuff, Cityscapes, ADE-150): a pixel CaR leaves to the background
+    #                                  takes the best surviving query instead (car.evaluate.fill_background)
+
     def reader_options(self) -> dict[str, Any]:
         """Options of this config for its dataset reader (``car.data.get_dataset(..., **options)``).
 
-        GRES: ``targets`` (:attr:`gres_targets`); Ref-DAVIS: ``protocol`` (:attr:`davis_protocol`); else none.
+        GRES: ``targets`` (:attr:`gres_targets`); Ref-DAVIS: ``protocol`` (:attr:`davis_protocol`); COCO-Object:
+        ``unlabeled`` (:attr:`coco_unlabeled`); else none.
         """
         if self.dataset in ("gres", "grefcoco"):
             return {"targets": self.gres_targets}
         if self.dataset in ("davis", "ref-davis"):
             return {"protocol": self.davis_protocol}
+        if self.dataset in ("coco", "coco_object"):
+            return {"unlabeled": self.coco_unlabeled}
         return {}
 
     def replace(self, **changes: Any) -> "CaRConfig":
@@ -187,6 +198,7 @@ def _validated(cfg: CaRConfig) -> CaRConfig:
         "precision": ("auto", "fp32", "fp16", "bf16"),
         "gres_targets": ("first", "union"),
         "davis_protocol": ("unsupervised", "per_expression"),
+        "coco_unlabeled": ("ignore", "background"),
     }.items():
         if getattr(cfg, key) not in valid:
             raise ValueError(f"config {cfg.name!r}: {key}={getattr(cfg, key)!r}; valid: {', '.join(valid)}")

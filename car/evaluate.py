@@ -61,6 +61,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -108,14 +109,57 @@ def labels_to_gt_space(labels: Any, num_queries: int, has_background: bool, igno
     return np.where(labels < 0, ignore_index, labels)
 
 
-def make_predictor(model: Callable[..., Any], dataset: Any, *, clean_sentences: bool | None = None) -> Predictor:
+def fill_background(labels: Any, maps: Any, candidates: Any = None) -> np.ndarray:
+    """The field's rule on the sets without a background class: a background pixel takes the best candidate query.
+
+    SCLIP, NACLIP and their successors score VOC-20, PC-59, COCO-Stuff, Cityscapes and ADE-150 with no background
+    class at all: every pixel gets the class whose map is highest there. For a method that may leave a pixel to the
+    background (CaR: the CRF's background channel), this keeps every pixel it labels and gives each background pixel
+    the candidate with the highest map (ties: the lowest index).
+
+    Args:
+        labels: int (H, W) in [-1, N), -1 = background.
+        maps: float (N, h, w) per-query score maps (CaR: ``Result.proposals``, the final proposals y_T at the
+            working size); bilinearly resized to (H, W) when their size differs.
+        candidates: bool (N,), the queries a background pixel may take (CaR: those the recurrence kept,
+            ``Result.scores > 0``); None, or none True, = every query.
+
+    Returns:
+        int64 (H, W) in [0, N).
+    """
+    labels = _to_numpy(labels).astype(np.int64)
+    maps = _to_numpy(maps).astype(np.float32, copy=False)
+    if maps.ndim != 3 or len(maps) == 0:
+        raise ValueError(f"maps must be (N, h, w) with N >= 1 per-query score maps, got shape {maps.shape}")
+    allowed = np.ones(len(maps), bool) if candidates is None else _to_numpy(candidates).astype(bool).reshape(-1)
+    if allowed.shape != (len(maps),):
+        raise ValueError(f"candidates must be (N,) = ({len(maps)},), got {allowed.shape}")
+    if not allowed.any():
+        allowed[:] = True
+    background = labels < 0
+    if not background.any():
+        return labels
+    h, w = labels.shape
+    best = np.full((h, w), -np.inf, np.float32)
+    winner = np.zeros((h, w), np.int64)
+    for i in np.flatnonzero(allowed):
+        m = maps[i] if maps.shape[1:] == (h, w) else cv2.resize(maps[i], (w, h), interpolation=cv2.INTER_LINEAR)
+        better = m > best
+        best[better], winner[better] = m[better], i
+    return np.where(background, winner, labels)
+
+
+def make_predictor(model: Callable[..., Any], dataset: Any, *, clean_sentences: bool | None = None,
+                   predict_background: bool = True) -> Predictor:
     """Adapt a CaR model to ``predictor(sample) -> prediction`` for ``dataset``.
 
     The model is called as ``model(image, queries, stuff=None)`` and returns an object with
     ``.labels`` int (H, W) in [-1, N), ``.masks`` (N, H, W) bool and ``.scores`` (N,) float.
 
     * semantic: ``model(sample.image, dataset.class_names, stuff=dataset.stuff).labels`` mapped by
-      :func:`labels_to_gt_space`;
+      :func:`labels_to_gt_space`; with ``predict_background=False`` (the field's rule, config
+      ``predict_background``) the background pixels first take the best kept query by
+      :func:`fill_background` over ``.proposals`` (N, h, w) (any method whose result carries per-query maps);
     * refer: ``model(sample.image, sentences)`` then :func:`car.metrics.merge_ref_masks` to the GT
       size; sentences are cleaned with :func:`car.data.process_sentence` for the RefCOCO family
       (official), kept raw otherwise (``clean_sentences`` overrides);
@@ -129,7 +173,13 @@ def make_predictor(model: Callable[..., Any], dataset: Any, *, clean_sentences: 
 
         def predict_semantic(sample: Any) -> np.ndarray:
             res = model(sample.image, queries, stuff=stuff)
-            return labels_to_gt_space(res.labels, len(queries), dataset.has_background, dataset.ignore_index)
+            labels = res.labels
+            if not predict_background:
+                if getattr(res, "proposals", None) is None:
+                    raise ValueError("predict_background=False needs the method's per-query maps: its result has "
+                                     "no .proposals (N, h, w); use predict_background=True for this method")
+                labels = fill_background(labels, res.proposals, np.asarray(res.scores) > 0)
+            return labels_to_gt_space(labels, len(queries), dataset.has_background, dataset.ignore_index)
 
         return predict_semantic
     if kind == "refer":
@@ -486,8 +536,8 @@ def run_config(
             from car.model import CaR
 
             model = CaR.from_config(cfg, device=device)
-        return evaluate(dataset, make_predictor(model, dataset), out=out, limit=limit, config=cfg,
-                        progress=progress)
+        predictor = make_predictor(model, dataset, predict_background=cfg.predict_background)
+        return evaluate(dataset, predictor, out=out, limit=limit, config=cfg, progress=progress)
     finally:
         close_distributed(ctx)
 

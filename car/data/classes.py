@@ -1,4 +1,5 @@
-"""Class names of every dataset of the paper, exactly as the official code writes them.
+"""Class names of every dataset of the paper, exactly as the official code writes them, and of the field's two
+other benchmarks (COCO-Stuff-164k, Cityscapes) as their standard tables write them.
 
 Index convention (official): class index ``i`` of a list is painted as GT label ``i + 1``; label 0 is
 the background ("background" for VOC / COCO-Object / Pascal Context, "unlabeled" for ADE) and 255
@@ -8,7 +9,11 @@ The query strings are the official ones, including CLIP-ES's synonyms (``"bird a
 spellings (``"pottedplant"``, ``"diningtable"``) and typos (``"sknowboard"``); the ``*_PLAIN`` lists
 are the plain names used for tables. PC-459 and ADE-847 are long and stored as data files
 (``pascal459.txt``, ``ade847.txt``, one name per line, transcribed from the official
-``clip_as_rnn/data/pascal459.py`` and ``ade847.py`` = the detectron2 / FC-CLIP metadata lists).
+``clip_as_rnn/data/pascal459.py`` and ``ade847.py`` = the detectron2 / FC-CLIP metadata lists). COCO-Stuff's
+171 names (``cocostuff171.txt``) are mmsegmentation's ``COCOStuffDataset.CLASSES``
+(open-mmlab/mmsegmentation:mmseg/datasets/coco_stuff.py): the 80 things in COCO order, then the 91 stuff classes
+in COCO's (alphabetical) id order; Cityscapes' 19 are the ``trainId`` order of cityscapesScripts
+(mcordts/cityscapesScripts:cityscapesscripts/helpers/labels.py).
 """
 from __future__ import annotations
 
@@ -130,7 +135,19 @@ ADE847_STUFF_CLASS_ID: list[int] = [
     546, 624, 111, 304,
 ]
 
-_NAME_FILES = {"pascal459": ("pascal459.txt", 459), "ade847": ("ade847.txt", 847)}
+# --- COCO-Stuff-164k (names in cocostuff171.txt): things are train ids 0-79, stuff 80-170 ---
+COCO_STUFF_STUFF_CLASS_ID: list[int] = list(range(80, 171))
+
+# --- Cityscapes (19 evaluated classes in trainId order; index i <-> trainId i) ---
+CITYSCAPES_CLASSES: list[str] = [
+    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",
+    "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
+]
+# Stuff = the categories flat, construction, object, nature and sky; things = human and vehicle (labels.py).
+CITYSCAPES_STUFF_CLASS_ID: list[int] = list(range(11))
+
+_NAME_FILES = {"pascal459": ("pascal459.txt", 459), "ade847": ("ade847.txt", 847),
+               "cocostuff171": ("cocostuff171.txt", 171)}
 
 
 @lru_cache(maxsize=None)
@@ -153,11 +170,12 @@ def load_class_names(vocabulary: str) -> list[str]:
     """Official class names of a long vocabulary stored as data.
 
     Args:
-        vocabulary: ``"pascal459"`` (PC-459, alphabetical, incl. ``"unknown"``) or ``"ade847"``
-            (ADE20K-full, detectron2 order, ``"wall"`` ... ``"adding machine, ..."``).
+        vocabulary: ``"pascal459"`` (PC-459, alphabetical, incl. ``"unknown"``), ``"ade847"``
+            (ADE20K-full, detectron2 order, ``"wall"`` ... ``"adding machine, ..."``) or ``"cocostuff171"``
+            (COCO-Stuff-164k, ``"person"`` ... ``"toothbrush"``, ``"banner"`` ... ``"wood"``).
 
     Returns:
-        A new list of 459 or 847 names; index i <-> GT label i + 1.
+        A new list of 459, 847 or 171 names; index i <-> GT label i + 1.
 
     Raises:
         ValueError: unknown vocabulary or a corrupted file; FileNotFoundError: file missing.

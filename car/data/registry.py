@@ -7,15 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from car.data.base import BaseDataset
+from car.data.cityscapes import load_cityscapes
+from car.data.cocostuff import load_coco_object, load_coco_stuff
 from car.data.refer import load_gres, load_refcoco
-from car.data.semantic import (
-    load_ade150,
-    load_ade847,
-    load_coco_object,
-    load_context,
-    load_pascal459,
-    load_voc,
-)
+from car.data.semantic import load_ade150, load_ade847, load_context, load_pascal459, load_voc
 from car.data.video import load_ref_davis
 
 DatasetFactory = Callable[..., BaseDataset]  # factory(root, split=None, **options) -> dataset
@@ -29,6 +24,8 @@ _REGISTRY: dict[str, DatasetFactory] = {
     "context459": load_pascal459,
     "ade150": load_ade150,
     "ade847": load_ade847,
+    "cocostuff171": load_coco_stuff,
+    "cityscapes": load_cityscapes,
     "refcoco": partial(load_refcoco, dataset="refcoco"),
     "refcocoplus": partial(load_refcoco, dataset="refcocoplus"),
     "refcocog": partial(load_refcoco, dataset="refcocog"),
@@ -37,7 +34,8 @@ _REGISTRY: dict[str, DatasetFactory] = {
 }
 _BUILTIN = frozenset(_REGISTRY)
 _ALIASES = {"voc21": "voc", "context60": "context", "pc59": "context59", "pc60": "context",
-            "pc459": "context459", "refcoco+": "refcocoplus", "ref-davis": "davis"}
+            "pc459": "context459", "refcoco+": "refcocoplus", "ref-davis": "davis", "coco_object": "coco",
+            "cocostuff": "cocostuff171", "coco_stuff164k": "cocostuff171", "city": "cityscapes"}
 
 
 def list_datasets() -> list[str]:
@@ -64,12 +62,13 @@ def get_dataset(name: str, root: str | Path | None, split: str | None = None, **
 
     Args:
         name: one of :func:`list_datasets` (aliases: voc21, context60, pc59, pc60, pc459,
-            refcoco+, ref-davis).
+            refcoco+, ref-davis, coco_object, cocostuff, coco_stuff164k, city).
         root: the dataset folder (or a parent holding the standard folder name); registered
             in-memory datasets (toy splits) may accept None.
         split: split name; None = the evaluation split of the paper (val / validation).
         **options: reader options, e.g. ``splitby="google"`` (RefCOCO),
-            ``first_target_only=True`` (GRES), ``expressions=("annot1",)`` (Ref-DAVIS).
+            ``first_target_only=True`` (GRES), ``expressions=("annot1",)`` (Ref-DAVIS),
+            ``unlabeled="background"`` (COCO-Object), ``labels="raw"`` (COCO-Object, COCO-Stuff, Cityscapes).
 
     Raises:
         ValueError: unknown name (lists the valid ones), bad split or empty split.

@@ -1,8 +1,11 @@
-"""Readers of the semantic-segmentation datasets in their standard on-disk layouts.
+"""Readers of the paper's semantic-segmentation datasets in their standard on-disk layouts.
 
 Every reader returns a :class:`car.data.base.SemanticDataset` whose ``gt`` follows the official
-label space (digest §8.1): 0 = background / unlabeled, class index i <-> label i + 1, ignore =
-``dataset.ignore_index``. Ground truth stays at native resolution.
+label space: 0 = background / unlabeled, class index i <-> label i + 1, ignore =
+``dataset.ignore_index``. Ground truth stays at native resolution. VOC and Pascal Context list their
+samples in a split file; ADE-150, PC-459 and ADE-847 are image + label folders read by
+:func:`car.data.folders.read_folders` (as are COCO-Object and COCO-Stuff, :mod:`car.data.cocostuff`, and
+Cityscapes, :mod:`car.data.cityscapes`).
 """
 from __future__ import annotations
 
@@ -12,13 +15,9 @@ import numpy as np
 
 from car.data import classes as C
 from car.data.base import SemanticDataset, find_root, require_dir, require_file
+from car.data.folders import FolderLayout, read_folders
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LARGE_IGNORE = 65535  # ignore label of PC-459 / ADE-847, whose label ids pass 255
-
-
-def _list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _read_split_file(path: Path) -> list[str]:
@@ -49,28 +48,6 @@ def load_voc(root: str | Path, split: str | None = None, *, ignore_background: b
         items=items, name=name, split=split, root=base, class_names=list(C.VOC_CLASSES), stuff=None,
         num_classes=21, has_background=True, ignore_index=255, ignore_background=ignore_background,
         label_names=["background", *C.VOC_CLASSES_PLAIN],
-    )
-
-
-# ----------------------------------------------------------------------------------- COCO-Object
-COCO_LAYOUT = "{images/<split>2017/<id>.jpg, annotations/<split>2017/<id>_instanceTrainIds.png}"
-COCO_SOURCE = ("COCO 2017 val images (cocodataset.org) converted to COCO-Object by GroupViT's "
-               "convert_dataset/convert_coco_object.py (github.com/NVlabs/GroupViT)")
-
-
-def load_coco_object(root: str | Path, split: str | None = None, *, ignore_background: bool = False,
-                     name: str = "coco") -> SemanticDataset:
-    """COCO-Object (GroupViT / TCL conversion): 0 background (all stuff), 1-80 things, 255 ignore."""
-    split = split or "val"
-    base = find_root(root, ["", "coco", "COCO"], f"images/{split}2017")
-    images = require_dir(base / "images" / f"{split}2017", "COCO-Object images", COCO_LAYOUT, COCO_SOURCE)
-    labels = require_dir(base / "annotations" / f"{split}2017", "COCO-Object annotations",
-                         COCO_LAYOUT, COCO_SOURCE)
-    items = [(p.stem, p, labels / f"{p.stem}_instanceTrainIds.png") for p in _list_images(images)]
-    return SemanticDataset(
-        items=items, name=name, split=split, root=base, class_names=list(C.COCO_OBJECT_CLASSES),
-        stuff=None, num_classes=81, has_background=True, ignore_index=255,
-        ignore_background=ignore_background, label_names=["background", *C.COCO_OBJECT_CLASSES_PLAIN],
     )
 
 
@@ -106,30 +83,28 @@ def load_context(root: str | Path, split: str | None = None, *, ignore_backgroun
 
 
 # -------------------------------------------------------------------------------------- ADE20K-150
-ADE150_LAYOUT = "ADEChallengeData2016/{images/<split>/<id>.jpg, annotations/<split>/<id>.png}"
-ADE150_SOURCE = "ADEChallengeData2016.zip (sceneparsing.csail.mit.edu)"
+ADE150 = FolderLayout(
+    title="ADE-150", roots=("", "ADEChallengeData2016"), images="images/{split}", labels="annotations/{split}",
+    label_suffix=".png", source="ADEChallengeData2016.zip (sceneparsing.csail.mit.edu)",
+    note="0 = unlabeled, 1-150 classes")
 
 
 def load_ade150(root: str | Path, split: str | None = None, *, ignore_background: bool = True,
                 name: str = "ade150") -> SemanticDataset:
     """ADE20K SceneParsing (150 classes): 0 unlabeled, 1-150 classes; evaluated without label 0."""
-    split = split or "validation"
-    base = find_root(root, ["", "ADEChallengeData2016"], f"images/{split}")
-    images = require_dir(base / "images" / split, "ADE-150 images", ADE150_LAYOUT, ADE150_SOURCE)
-    labels = require_dir(base / "annotations" / split, "ADE-150 annotations", ADE150_LAYOUT, ADE150_SOURCE)
-    items = [(p.stem, p, labels / f"{p.stem}.png") for p in _list_images(images)]
-    return SemanticDataset(
-        items=items, name=name, split=split, root=base, class_names=list(C.ADE150_CLASSES),
+    return read_folders(
+        ADE150, root, split or "validation", name=name, class_names=list(C.ADE150_CLASSES),
         stuff=C.stuff_flags(150, C.ADE150_STUFF_CLASS_ID), num_classes=151, has_background=True,
-        ignore_index=255, ignore_background=ignore_background,
-        label_names=["unlabeled", *C.ADE150_CLASSES],
+        ignore_index=255, ignore_background=ignore_background, label_names=["unlabeled", *C.ADE150_CLASSES],
     )
 
 
 # -------------------------------------------------------------------------------- Pascal Context 459
-PC459_LAYOUT = "{images/<split>/<id>.jpg, annotations_ctx459/<split>/<id>.tif (uint16, 65535 = ignore)}"
-PC459_SOURCE = ("the FC-CLIP / ODISE preparation of Pascal Context full (github.com/bytedance/fc-clip, "
-                "datasets/README.md, prepare_pascal_ctx_full_sem_seg.py)")
+PC459 = FolderLayout(
+    title="PC-459", roots=("", "pascal_ctx_d2"), images="images/{split}", labels="annotations_ctx459/{split}",
+    label_suffix=".tif", note="uint16, 65535 = ignore",
+    source=("the FC-CLIP / ODISE preparation of Pascal Context full (github.com/bytedance/fc-clip, "
+            "datasets/README.md, prepare_pascal_ctx_full_sem_seg.py)"))
 
 
 def _pc459_labels(raw: np.ndarray) -> np.ndarray:
@@ -139,27 +114,21 @@ def _pc459_labels(raw: np.ndarray) -> np.ndarray:
 
 def load_pascal459(root: str | Path, split: str | None = None, *, ignore_background: bool = True,
                    name: str = "context459") -> SemanticDataset:
-    """Pascal Context 459: GT = tif + 1 (1-459), label 0 unused, 65535 ignore (digest §8.1)."""
-    split = split or "validation"
-    base = find_root(root, ["", "pascal_ctx_d2"], "annotations_ctx459")
-    images = require_dir(base / "images" / split, "PC-459 images", PC459_LAYOUT, PC459_SOURCE)
-    labels = require_dir(base / "annotations_ctx459" / split, "PC-459 annotations",
-                         PC459_LAYOUT, PC459_SOURCE)
+    """Pascal Context 459: GT = tif + 1 (1-459), label 0 unused, 65535 ignore."""
     names = C.load_class_names("pascal459")
-    items = [(p.stem, p, labels / f"{p.stem}.tif") for p in _list_images(images)]
-    return SemanticDataset(
-        items=items, label_transform=_pc459_labels, name=name, split=split, root=base,
-        class_names=names, stuff=C.stuff_flags(459, C.PASCAL459_STUFF_CLASS_ID), num_classes=460,
-        has_background=True, ignore_index=LARGE_IGNORE, ignore_background=ignore_background,
-        label_names=["unlabeled", *names],
+    return read_folders(
+        PC459, root, split or "validation", label_transform=_pc459_labels, name=name, class_names=names,
+        stuff=C.stuff_flags(459, C.PASCAL459_STUFF_CLASS_ID), num_classes=460, has_background=True,
+        ignore_index=LARGE_IGNORE, ignore_background=ignore_background, label_names=["unlabeled", *names],
     )
 
 
 # -------------------------------------------------------------------------------------- ADE20K-847
-ADE847_LAYOUT = ("ADE20K_2021_17_01/{images_detectron2/<split>/<id>.jpg, "
-                 "annotations_detectron2/<split>/<id>.tif (uint16, 65535 = unlabeled)}")
-ADE847_SOURCE = ("ADE20K_2021_17_01 (groups.csail.mit.edu/vision/datasets/ADE20K) converted by "
-                 "prepare_ade20k_full_sem_seg.py (github.com/bytedance/fc-clip, datasets/README.md)")
+ADE847 = FolderLayout(
+    title="ADE-847", roots=("", "ADE20K_2021_17_01"), images="images_detectron2/{split}",
+    labels="annotations_detectron2/{split}", label_suffix=".tif", note="uint16, 65535 = unlabeled",
+    source=("ADE20K_2021_17_01 (groups.csail.mit.edu/vision/datasets/ADE20K) converted by "
+            "prepare_ade20k_full_sem_seg.py (github.com/bytedance/fc-clip, datasets/README.md)"))
 
 
 def _ade847_labels(raw: np.ndarray) -> np.ndarray:
@@ -174,18 +143,11 @@ def load_ade847(root: str | Path, split: str | None = None, *, ignore_background
     """ADE20K-full (847 classes): GT = tif + 1 (1-847), 0 = unlabeled; 848 labels.
 
     The official config uses ``n_class`` 847, which drops label 847 ("adding machine") from the
-    confusion matrix (digest §8.1 off-by-one); we count all 848 labels.
+    confusion matrix (an off-by-one of the official evaluation); we count all 848 labels.
     """
-    split = split or "validation"
-    base = find_root(root, ["", "ADE20K_2021_17_01"], "images_detectron2")
-    images = require_dir(base / "images_detectron2" / split, "ADE-847 images", ADE847_LAYOUT, ADE847_SOURCE)
-    labels = require_dir(base / "annotations_detectron2" / split, "ADE-847 annotations",
-                         ADE847_LAYOUT, ADE847_SOURCE)
     names = C.load_class_names("ade847")
-    items = [(p.stem, p, labels / f"{p.stem}.tif") for p in _list_images(images)]
-    return SemanticDataset(
-        items=items, label_transform=_ade847_labels, name=name, split=split, root=base,
-        class_names=names, stuff=C.stuff_flags(847, C.ADE847_STUFF_CLASS_ID), num_classes=848,
-        has_background=True, ignore_index=LARGE_IGNORE, ignore_background=ignore_background,
-        label_names=["unlabeled", *names],
+    return read_folders(
+        ADE847, root, split or "validation", label_transform=_ade847_labels, name=name, class_names=names,
+        stuff=C.stuff_flags(847, C.ADE847_STUFF_CLASS_ID), num_classes=848, has_background=True,
+        ignore_index=LARGE_IGNORE, ignore_background=ignore_background, label_names=["unlabeled", *names],
     )
