@@ -36,7 +36,6 @@ class Resampler(ABC):
 
         Images already of size (h, w) are only converted (x / 255), never resampled.
         """
-        images = np.ascontiguousarray(images)
         if tuple(size) == tuple(images.shape[1:3]):
             return _to_float(images, device)
         return self._resize(images, (int(size[0]), int(size[1])), device)
@@ -114,4 +113,5 @@ def get_resampler(name: str) -> Resampler:
 
 def _to_float(images: np.ndarray, device: str | torch.device) -> torch.Tensor:
     """uint8 (M, H, W, 3) → float32 (M, 3, H, W) in [0, 1] (torchvision ``ToTensor``: x / 255)."""
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float() / 255.0
+    images = np.require(images, requirements=["C", "W"])  # torch wants writable memory (a PIL view is not)
+    return torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float() / 255.0
