@@ -1,7 +1,7 @@
 """Readers of the semantic-segmentation datasets in their standard on-disk layouts.
 
 Every reader returns a :class:`car.data.base.SemanticDataset` whose ``gt`` follows the official
-label space (digest §8.1): 0 = background / unlabeled, class index i <-> label i + 1, ignore =
+label space (``data/*.py``, ``evaluate.py``): 0 = background / unlabeled, class index i <-> label i + 1, ignore =
 ``dataset.ignore_index``. Ground truth stays at native resolution.
 """
 from __future__ import annotations
@@ -139,7 +139,7 @@ def _pc459_labels(raw: np.ndarray) -> np.ndarray:
 
 def load_pascal459(root: str | Path, split: str | None = None, *, ignore_background: bool = True,
                    name: str = "context459") -> SemanticDataset:
-    """Pascal Context 459: GT = tif + 1 (1-459), label 0 unused, 65535 ignore (digest §8.1)."""
+    """Pascal Context 459: GT = tif + 1 (1-459), label 0 unused, 65535 ignore (official ``data/pascal459.py``)."""
     split = split or "validation"
     base = find_root(root, ["", "pascal_ctx_d2"], "annotations_ctx459")
     images = require_dir(base / "images" / split, "PC-459 images", PC459_LAYOUT, PC459_SOURCE)
@@ -174,7 +174,7 @@ def load_ade847(root: str | Path, split: str | None = None, *, ignore_background
     """ADE20K-full (847 classes): GT = tif + 1 (1-847), 0 = unlabeled; 848 labels.
 
     The official config uses ``n_class`` 847, which drops label 847 ("adding machine") from the
-    confusion matrix (digest §8.1 off-by-one); we count all 848 labels.
+    confusion matrix (an off-by-one: the ledger's "ADE-847 classes" row); we count all 848 labels.
     """
     split = split or "validation"
     base = find_root(root, ["", "ADE20K_2021_17_01"], "images_detectron2")
