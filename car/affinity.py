@@ -1,6 +1,6 @@
 """Class-aware affinity (CAA) of CLIP-ES: Sinkhorn-normalised attention refines the CAMs (paper Eq. 7–8).
 
-Official order (digest §3): mean attention of the last k blocks (CLS dropped) → ``rounds`` of (column, row)
+Official order (``clipcam.py``): mean attention of the last k blocks (CLS dropped) → ``rounds`` of (column, row)
 normalisation → symmetrise → power t → per query, a box mask from the raw CAM selects the *source* positions
 (the columns) → refined = Aᵗ · (B ⊙ vec(CAM)) → min–max. The paper writes B ⊙ (Aᵗ · vec(M)); :func:`refine`
 follows the code and :func:`refine` with ``mask_output=True`` follows the paper.

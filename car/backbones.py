@@ -32,6 +32,7 @@ import torch.nn.functional as F
 if TYPE_CHECKING:  # open_clip (and torchvision) load with the first model, not with `import car`
     import open_clip
 
+from car.resample import get_resampler
 from car.world import random_weights
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -246,7 +247,7 @@ from car.image import to_rgb_uint8  # noqa: E402,F401
 
 
 def image_tensor(bundle: ClipBundle, image: np.ndarray, size: tuple[int, int] | None = None,
-                 multiple: int | None = None) -> torch.Tensor:
+                 multiple: int | None = None, resample: str = "official") -> torch.Tensor:
     """uint8 (H, W, 3) → normalised float32 (1, 3, h, w) on the bundle's device.
 
     Args:
@@ -255,39 +256,50 @@ def image_tensor(bundle: ClipBundle, image: np.ndarray, size: tuple[int, int] | 
             (``img_ms_and_flip``, ``patch_size=16`` hard-wired) uses 16 for every model: with ViT-L/14 the
             stride-14 patch embedding then drops the last ``h mod 14`` rows / columns (:func:`embed_patches`
             does the same, its grid is the convolution's output).
+        resample: "official" = PIL bicubic to uint8 (``img_ms_and_flip``), "float" = torch bicubic in float
+            (:mod:`car.resample`). An image already of size (h, w) is not resampled.
     """
-    x = torch.from_numpy(image).to(bundle.device).permute(2, 0, 1)[None].float() / 255.0
     if size is None:
         p = bundle.patch_size if multiple is None else int(multiple)
         size = (math.ceil(image.shape[0] / p) * p, math.ceil(image.shape[1] / p) * p)
-    if tuple(size) != tuple(image.shape[:2]):
-        x = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+    return normalise(bundle, get_resampler(resample).resize(image[None], size, bundle.device))
+
+
+def normalise(bundle: ClipBundle, x: torch.Tensor) -> torch.Tensor:
+    """CLIP's normalisation of float (M, 3, h, w) in [0, 1]: (x − mean) / std per channel."""
     mean = torch.tensor(bundle.mean, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(bundle.std, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
 
 
 # --------------------------------------------------------------------------- ViT forward
-def positional_embedding(bundle: ClipBundle, grid: tuple[int, int]) -> torch.Tensor:
-    """The visual positional embedding resized bilinearly to ``grid`` = (h, w): float (1 + h*w, C). Cached."""
-    if grid not in bundle._pos_cache:
+def positional_embedding(bundle: ClipBundle, grid: tuple[int, int], resample: str = "official") -> torch.Tensor:
+    """The visual positional embedding resized bilinearly to ``grid`` = (h, w): float (1 + h*w, E). Cached.
+
+    At the model's own grid it is the model's embedding. Resized, ``resample="official"`` rounds it (class position
+    included) to fp16 as the official ``upsample_position_embedding`` does; "float" keeps it in fp32.
+    """
+    rule, key = get_resampler(resample), (tuple(grid), resample)
+    if key not in bundle._pos_cache:
         pos = bundle.visual.positional_embedding
         n0 = int(round(math.sqrt(pos.shape[0] - 1)))
         if (n0, n0) == tuple(grid):
-            bundle._pos_cache[grid] = pos
+            bundle._pos_cache[key] = pos
         else:
             patch = pos[1:].reshape(1, n0, n0, -1).permute(0, 3, 1, 2)
             patch = F.interpolate(patch.float(), size=grid, mode="bilinear", align_corners=False)
             patch = patch.permute(0, 2, 3, 1).reshape(grid[0] * grid[1], -1).to(pos.dtype)
-            bundle._pos_cache[grid] = torch.cat([pos[:1], patch], 0)
-    return bundle._pos_cache[grid]
+            bundle._pos_cache[key] = rule.positional(torch.cat([pos[:1], patch], 0))
+    return bundle._pos_cache[key]
 
 
-def embed_patches(bundle: ClipBundle, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+def embed_patches(bundle: ClipBundle, x: torch.Tensor, resample: str = "official"
+                  ) -> tuple[torch.Tensor, tuple[int, int]]:
     """Patch + class + (interpolated) positional embedding + ``ln_pre``, at any input size.
 
     Args:
         x: float (B, 3, h*p, w*p), normalised.
+        resample: the positional embedding's rule off the model's own grid (:func:`positional_embedding`).
 
     Returns:
         tokens float (B, 1 + h*w, C) ready for the first block, and the grid (h, w).
@@ -299,7 +311,7 @@ def embed_patches(bundle: ClipBundle, x: torch.Tensor) -> tuple[torch.Tensor, tu
     grid = (x.shape[2], x.shape[3])
     x = x.flatten(2).transpose(1, 2)  # (B, h*w, C)
     cls = visual.class_embedding.view(1, 1, -1).expand(x.shape[0], -1, -1).to(x.dtype)
-    x = torch.cat([cls, x], 1) + positional_embedding(bundle, grid).to(x.dtype)
+    x = torch.cat([cls, x], 1) + positional_embedding(bundle, grid, resample).to(x.dtype)
     return visual.ln_pre(x), grid
 
 

@@ -182,7 +182,7 @@ def floor(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image
     cam_strs = list(dict.fromkeys(s for t, idx in enumerate(schedule)
                                    for s in cam_texts(cfg, [queries[i] for i in idx], t)))
     cls_texts = [tpl.format(q) for tpl in templates for q in queries]
-    x_cls = cls_mod.preprocess(classifier, image[None], cfg.classifier_crop)  # (1, 3, S, S), untimed
+    x_cls = cls_mod.preprocess(classifier, image[None], cfg.classifier_crop, cfg.resample)  # (1, 3, S, S), untimed
     start = time.perf_counter()
     with clock("text"):
         if text:

@@ -97,20 +97,21 @@ class ImageState:
 OFFICIAL_SIZE_MULTIPLE = 16
 
 
-def encode_image(bundle: ClipBundle, image: np.ndarray, size_multiple: int | None = OFFICIAL_SIZE_MULTIPLE
-                 ) -> ImageState:
+def encode_image(bundle: ClipBundle, image: np.ndarray, size_multiple: int | None = OFFICIAL_SIZE_MULTIPLE,
+                 resample: str = "official") -> ImageState:
     """Run the CAM backbone once on ``image`` (uint8 (H, W, 3)) at its own size rounded up to ``size_multiple``.
 
-    Official order (digest §2.1): blocks 1..L−1 under ``no_grad``, block L with gradients, ``ln_post``, mean of
-    the patch tokens (CLS excluded), ``proj``. ``size_multiple``: 16 as the official ``img_ms_and_flip`` for every
-    model (ViT-L/14: a 500 x 375 image becomes 512 x 384 and a 36 x 27 grid, the last 8 / 6 pixels unseen);
-    None = the model's own patch size (ViT-L/14: 504 x 378, grid 36 x 27 covering every pixel).
+    Official order (``clipcam.py`` ``CLIPCAM.__call__``, ``cam.py``): blocks 1..L−1 under ``no_grad``, block L with
+    gradients, ``ln_post``, mean of the patch tokens (CLS excluded), ``proj``. ``size_multiple``: 16 as the official
+    ``img_ms_and_flip`` for every model (ViT-L/14: a 500 x 375 image becomes 512 x 384 and a 36 x 27 grid, the last
+    8 / 6 pixels unseen); None = the model's own patch size (ViT-L/14: 504 x 378, grid 36 x 27 covering every
+    pixel). ``resample``: the input resize and positional-embedding rule (:mod:`car.resample`).
     """
-    x = image_tensor(bundle, image, multiple=size_multiple)  # (1, 3, >= h*p, >= w*p)
+    x = image_tensor(bundle, image, multiple=size_multiple, resample=resample)  # (1, 3, >= h*p, >= w*p)
     resblocks = list(blocks(bundle))
     with capture_attention([b.attn for b in resblocks]) as maps:
         with torch.no_grad():
-            tokens, grid = embed_patches(bundle, x)
+            tokens, grid = embed_patches(bundle, x, resample)
             tokens = run_blocks(bundle, tokens, 0, len(resblocks) - 1)
         tokens = tokens.detach().requires_grad_(True)
         with torch.enable_grad(), capture_output(resblocks[-1].ln_1) as ln1:

@@ -1,7 +1,8 @@
 """The mask classifier g (paper §3.3, Eq. 5): prompted images → CLIP → softmax over queries → diagonal.
 
-Official details (digest §5): each prompted image is resized (shortest side) and centre-cropped to the
-classifier's input size; the image embedding is ``ln_post(CLS after block L−1) @ proj`` — the last block is
+Official details (``modeling/model/car.py`` ``get_mask_confidence``, ``clip_wrapper.py`` ``forward``): each
+prompted image is resized (shortest side) and centre-cropped to the classifier's input size (CLIP's ``_transform``,
+:mod:`car.resample`); the image embedding is ``ln_post(CLS after block L−1) @ proj`` — the last block is
 skipped, a CLIP-ES wrapper quirk kept as ``skip_last_block=True``; with T templates the score is
 
     P = softmax_j( Σ_t softmax_j(s · cos(img_i, text_tj)) )          ("official", a double softmax)
@@ -19,32 +20,33 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from car.backbones import ClipBundle, batch_size_for, blocks, embed_patches, pool_and_project, run_blocks
+from car.backbones import (ClipBundle, batch_size_for, blocks, embed_patches, normalise, pool_and_project,
+                           run_blocks)
+from car.resample import get_resampler
 
 
-def preprocess(bundle: ClipBundle, images: np.ndarray, crop: str = "center") -> torch.Tensor:
+def preprocess(bundle: ClipBundle, images: np.ndarray, crop: str = "center", resample: str = "official"
+               ) -> torch.Tensor:
     """uint8 (M, H, W, 3) → normalised float32 (M, 3, S, S), S = the classifier's input size.
 
-    ``crop``: "center" = resize the shortest side to S (bicubic) and centre-crop (CLIP's ``preprocess``, official);
-    "resize" = squash the whole image to S x S (keeps prompts near the border).
+    Args:
+        crop: "center" = resize the shortest side to S (bicubic) and centre-crop (CLIP's ``preprocess``,
+            official); "resize" = squash the whole image to S x S (keeps prompts near the border).
+        resample: "official" = CLIP's ``_transform`` (PIL bicubic to uint8, long side ``int(S · long / short)``,
+            torchvision's crop offset); "float" = torch bicubic in float, long side ``round(...)``
+            (:mod:`car.resample`).
     """
-    s = bundle.image_size
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(bundle.device).permute(0, 3, 1, 2).float() / 255.0
-    h, w = x.shape[-2:]
+    rule, s = get_resampler(resample), bundle.image_size
+    h, w = images.shape[1:3]
     if crop == "center":
-        scale = s / min(h, w)
-        size = (max(s, round(h * scale)), max(s, round(w * scale)))
-        if size != (h, w):
-            x = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
-        top, left = (size[0] - s) // 2, (size[1] - s) // 2
-        x = x[:, :, top:top + s, left:left + s]
+        size = rule.short_side_size((h, w), s)
+        top, left = rule.crop_offsets(size, s)
+        x = rule.resize(images, size, bundle.device)[:, :, top:top + s, left:left + s]
     elif crop == "resize":
-        x = F.interpolate(x, size=(s, s), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+        x = rule.resize(images, (s, s), bundle.device)
     else:
         raise ValueError(f"unknown crop {crop!r}; valid: center, resize")
-    mean = torch.tensor(bundle.mean, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(bundle.std, device=x.device).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return normalise(bundle, x)
 
 
 @torch.no_grad()

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from car import paper
+from car.resample import RESAMPLERS
 
 CONFIG_DIR = Path(__file__).parent / "configs"  # presets of the paper's tables
 #: More preset folders by world, registered by the worlds (:func:`register_config_dir`; the toy world's "toy").
@@ -69,6 +70,9 @@ class CaRConfig:
     #                                 are downscaled and masks / labels returned at the input's size (car.image).
     #                                 None = the image's own size (official code, unbounded cost). 640 keeps
     #                                 VOC / Context (500) and COCO / RefCOCO (640) images at their own size
+    resample: str = "official"  # "official": PIL bicubic to uint8 for the CAM and classifier inputs, CLIP's
+    #                             Resize / CenterCrop arithmetic, fp16-rounded resized positional embedding (the
+    #                             released code); "float": torch bicubic in float, fp32 (car.resample)
 
     # --- backbones (open_clip names and pretrained tags) ---
     proposal_model: str = "ViT-B-16"  # f, §4.1
@@ -111,7 +115,8 @@ class CaRConfig:
     prompts: tuple[str, ...] = ("circle", "blur")  # official voc.yaml: circle + blur
     stuff_prompts: tuple[str, ...] = ()  # prompts of the stuff pass (Context/ADE); () = no stuff pass
     thing_background: str = "official"  # background of the thing pass: "official" = the ``background`` groups;
-    #                                     "stuff" = the stuff class names (the paper's mutual background, Supp. E)
+    #                                     "added" = those words and the stuff class names (§4.1: stuff names
+    #                                     "added as background queries"); "stuff" = the stuff names alone
     two_pass_crf: str = "per_pass"  # things + stuff (Supp. E): "per_pass" = official, each pass is a full CaR
     #                                 call with its own dense CRF, masks overlap, stuff painted first and things
     #                                 over it; "joint" = one CRF over [bg; things; stuff] (disjoint masks)
@@ -192,7 +197,8 @@ def _validated(cfg: CaRConfig) -> CaRConfig:
         "cam_text": ("official", "template", "raw"),
         "classifier_score": ("official", "paper"),
         "classifier_crop": ("center", "resize"),
-        "thing_background": ("official", "stuff"),
+        "thing_background": ("official", "added", "stuff"),
+        "resample": tuple(RESAMPLERS),
         "background_exclude": ("none", "queries"),
         "two_pass_crf": ("per_pass", "joint"),
         "precision": ("auto", "fp32", "fp16", "bf16"),

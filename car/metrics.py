@@ -1,9 +1,9 @@
 """Evaluation metrics: semantic mIoU, referring mIoU / cIoU, DAVIS J / F / J&F, and mask merging.
 
-Semantic segmentation follows the official ``semantic_iou`` (copied from CLIP-ES; digest §8.1):
+Semantic segmentation follows the official ``semantic_iou`` (``evaluate.py``, copied from CLIP-ES):
 one confusion matrix accumulated over the split, pixels whose GT lies outside
 ``[0, num_classes)`` ignored, IoU_c = TP / (TP + FP + FN), mIoU = nanmean over classes with at
-least one GT pixel. Referring metrics follow the official ``evaluate`` (digest §8.3). DAVIS
+least one GT pixel. Referring metrics follow the official ``evaluate`` (``seg_mode='refer'``). DAVIS
 metrics follow ``davis2017-evaluation`` (``db_eval_iou``, ``f_measure``, ``_seg2bmap``).
 
 Shape letters: ``N`` masks, ``H, W`` image size, ``C`` number of labels.

@@ -136,6 +136,18 @@ def background_texts(cfg: CaRConfig, queries: Sequence[str], words: Sequence[str
     return [cfg.cam_template.format(w) for w in words]
 
 
+def thing_background_words(cfg: CaRConfig, queries: Sequence[str], stuff: Sequence[str]) -> list[str] | None:
+    """The thing pass's background words (config ``thing_background``): None = the ``background`` groups
+    (official), the ``stuff`` names alone ("stuff"), or the groups' words with the stuff names added ("added",
+    §4.1's "all 'stuff' categories are added as background queries"; no word twice)."""
+    if cfg.thing_background == "official":
+        return None
+    if cfg.thing_background == "stuff":
+        return list(stuff)
+    groups = background_queries(cfg.background, queries if cfg.background_exclude == "queries" else ())
+    return list(dict.fromkeys([*groups, *stuff]))
+
+
 def check_queries(queries: Sequence[str], allow_duplicates: bool = False) -> list[str]:
     """Validate a query list: non-empty strings, no duplicates (semantic mode).
 
@@ -286,7 +298,7 @@ class CaR:
         text = flat.reshape(len(texts), len(queries), -1)  # (T, N, D): one text call for every template
         self.clock.count("classifier_images", len(queries))
         with self._stage("classifier"):
-            x = cls_mod.preprocess(self.classifier, prompted, cfg.classifier_crop)
+            x = cls_mod.preprocess(self.classifier, prompted, cfg.classifier_crop, cfg.resample)
             with self._autocast(self.classifier):
                 img = cls_mod.encode_images(self.classifier, x, cfg.classifier_skip_last_block)
             p = cls_mod.mask_scores(img, text, self.classifier.logit_scale, cfg.classifier_score)
@@ -330,7 +342,7 @@ class CaR:
         self.clock.count("cam_backbone_forwards")
         self.clock.count("cam_block_L_forwards")
         with self._stage("cam_forward"), self._autocast(self.proposal):
-            state = cam_mod.encode_image(self.proposal, image, cfg.proposal_size_multiple)
+            state = cam_mod.encode_image(self.proposal, image, cfg.proposal_size_multiple, cfg.resample)
         if cfg.cam_method != "caa":
             return state, None
         with self._stage("caa"):
@@ -439,7 +451,7 @@ class CaR:
         scores = np.zeros(n, np.float32)
         steps: list[Step] = []
         things, stuff_idx = np.flatnonzero(~is_stuff), np.flatnonzero(is_stuff)
-        mutual = [queries[i] for i in stuff_idx] if cfg.thing_background == "stuff" else None
+        mutual = thing_background_words(cfg, queries, [queries[i] for i in stuff_idx])
         groups = [(things, mutual, cfg.prompts), (stuff_idx, [queries[i] for i in things], cfg.stuff_prompts)] \
             if two_pass else [(np.arange(n), None, cfg.prompts)]
         per_pass = two_pass and cfg.two_pass_crf == "per_pass"

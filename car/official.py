@@ -1,12 +1,27 @@
-"""The official loop order, re-implemented: the reference that :mod:`car.bench` times and the tests compare with.
+"""The official loop order over car's primitives: the reference that :mod:`car.bench` times and the tests compare with.
 
-:func:`official_order` follows the order of work of the official code (reference digest §1.6, §2, §5): every
+:func:`official_order` follows the order of work of the official code (``modeling/model/car.py`` ``_forward_car`` /
+``_forward_stage``, ``clipcam.py`` ``CLIPCAM``, ``cam.py`` ``CAM``, ``clip_wrapper.py`` ``forward_clip``): every
 step re-runs blocks 1..L−1 of the CAM backbone, encodes each CAM text alone, re-runs block L and one full
 backward (weight gradients included, as ``clip.load`` leaves CLIP trainable) per query with grad-CAM hooks on
 ``ln_1``, recomputes the Sinkhorn affinity per query, prompts one image at a time, and scores the prompted images
-once *per template*. The ``_official_*`` helpers mirror the official functions they are named after (label
-assignment, the referring merge, GRES targets, the video loop), so the fidelity tests can check ``car`` against
-them one rule at a time.
+once *per template*.
+
+Written here from the official files, not taken from car: the grad-CAM (``cam.py``), CAA (``clipcam.py``), the
+classifier's score rule (``forward_clip``), ``_filter_texts``, the stop rule, ``assign_label``,
+``merge_masks_simple``, the GRES target and the two passes of ``eval_semantic``, and every resampling step (the
+reproduction ledger's R1–R3): the CAM input (``img_ms_and_flip``: torchvision ``Resize((h, w), BICUBIC)`` on a
+PIL image), the classifier input (CLIP's ``_transform``: ``Resize(S)``, ``CenterCrop(S)``), the positional
+embedding's bilinear resize and its fp16 rounding (``upsample_position_embedding``) and the patch + class +
+position embedding (``CustomVisionTransformer.forward``). ``config.resample`` is not read: the reference always
+resamples as the released code.
+
+Taken from car (so the agreement tests cannot check them; the ledger cites the official lines they follow): the
+dense CRF and its label rule (:func:`car.model.dense_masks`), the visual prompts (:mod:`car.prompts`), the box
+mask (``caa.box_mask`` = ``scoremap2bbox``), the transformer blocks and pooling (:mod:`car.backbones`), text
+encoding, the CAM-text rule (:func:`car.model.cam_texts`) and every hyper-parameter (one :class:`CaRConfig`).
+Each ``_official_*`` helper is named after the official function it mirrors, so the fidelity tests can check
+car against them one rule at a time.
 """
 from __future__ import annotations
 
@@ -20,10 +35,8 @@ import torch.nn.functional as F
 
 from car import affinity as caa
 from car import cam as cam_mod
-from car import classifier as cls_mod
 from car import postprocess, prompts
-from car.backbones import (ClipBundle, blocks, embed_patches, encode_text, image_tensor, pool_and_project,
-                           run_blocks, to_rgb_uint8)
+from car.backbones import ClipBundle, blocks, encode_text, pool_and_project, run_blocks, to_rgb_uint8
 from car.config import CaRConfig
 from car.model import cam_texts, dense_masks
 from car.timing import PathRun, StageClock, _finish
@@ -39,6 +52,77 @@ def _final_masks(cfg: CaRConfig, image: np.ndarray, steps: list[dict], n: int, c
     with clock("crf"):
         masks[last["indices"]] = dense_masks(cfg, image, last["proposals"])
     return masks, postprocess.label_map(masks, scores)
+
+
+# --------------------------------------------------------------------------- resampling, from the official files
+#: The normalisation constants of ``_transform_resize`` (utils.py) and CLIP's ``_transform`` (clip/clip.py), literally.
+_OFFICIAL_MEAN = (0.48145466, 0.4578275, 0.40821073)
+_OFFICIAL_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def _official_transform_resize(h: int, w: int):
+    """``_transform_resize`` (``modeling/model/utils.py:46-55``): PIL image → normalised float (3, h, w)."""
+    from torchvision.transforms import Compose, InterpolationMode, Normalize, Resize, ToTensor
+
+    return Compose([Resize((h, w), interpolation=InterpolationMode.BICUBIC), lambda im: im.convert("RGB"),
+                    ToTensor(), Normalize(_OFFICIAL_MEAN, _OFFICIAL_STD)])
+
+
+def _official_img_ms_and_flip(image: np.ndarray, patch_size: int = 16) -> torch.Tensor:
+    """``img_ms_and_flip(ori_img, H, W, scales=[1.0])[0]`` (``utils.py:58-75``, called at ``clipcam.py:133``): the
+    image as PIL, resized up to multiples of ``patch_size``. uint8 (H, W, 3) → float (1, 3, h, w)."""
+    from PIL import Image
+
+    ori_height, ori_width = image.shape[:2]
+    preprocess = _official_transform_resize(int(np.ceil(1.0 * int(ori_height) / patch_size) * patch_size),
+                                            int(np.ceil(1.0 * int(ori_width) / patch_size) * patch_size))
+    return preprocess(Image.fromarray(image))[None]
+
+
+def _official_clip_transform(n_px: int):
+    """CLIP's ``_transform(n_px)`` (``openai/CLIP`` ``clip/clip.py:79-86``, the ``semantic_preprocess`` of
+    ``car.py:138-140``, applied at ``car.py:183-184``): PIL image → normalised float (3, n_px, n_px)."""
+    from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize, ToTensor
+
+    return Compose([Resize(n_px, interpolation=InterpolationMode.BICUBIC), CenterCrop(n_px),
+                    lambda im: im.convert("RGB"), ToTensor(), Normalize(_OFFICIAL_MEAN, _OFFICIAL_STD)])
+
+
+def _official_upsample_position_embedding(embed: torch.Tensor, new_size: tuple[int, int]) -> torch.Tensor:
+    """``upsample_position_embedding`` (``clip_wrapper.py:72-102``): bilinear resize of the patch positions, the
+    class position kept, the whole rounded to fp16 (``:101``). float (1 + n0², E) → float16 (1 + h*w, E)."""
+    first = embed[:1, :]
+    embed = embed[1:, :]
+    n, d = embed.size(0), embed.size(1)
+    size = int(np.sqrt(n))
+    embed = embed.permute(1, 0)
+    embed = embed.view(1, d, size, size).contiguous()
+    embed = F.interpolate(embed, size=new_size, mode="bilinear")  # F.upsample in the official file
+    embed = embed.view(d, -1).contiguous()
+    embed = embed.permute(1, 0)
+    return torch.cat([first, embed], 0).half()
+
+
+def _official_embed(bundle: ClipBundle, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """``CustomVisionTransformer.forward`` up to ``ln_pre`` (``clip_wrapper.py:173-189``) on normalised float
+    (B, 3, h, w): tokens float (B, 1 + n, E) and the grid.
+
+    The official code calls ``upsample_position_embedding`` at every forward, at the model's own grid too, where
+    the bilinear resize is the identity and ``.half()`` is exact on the fp16 values ``clip.load`` gives every
+    OpenAI checkpoint (``build_model`` → ``convert_weights``, ``clip/model.py:434``); at that grid the model's own
+    embedding is therefore used, which keeps fp32-trained weights (the toy CLIPs) as they are."""
+    visual = bundle.visual
+    kernel = visual.conv1.kernel_size[0]
+    grid = (x.shape[-2] // kernel, x.shape[-1] // kernel)
+    pos = visual.positional_embedding
+    if grid[0] * grid[1] + 1 != pos.shape[0] or grid[0] != grid[1]:
+        pos = _official_upsample_position_embedding(pos, grid)
+    x = visual.conv1(x)
+    x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)  # (B, n, E)
+    zeros = torch.zeros(x.shape[0], 1, x.shape[-1], dtype=x.dtype, device=x.device)
+    x = torch.cat([visual.class_embedding.to(x.dtype) + zeros, x], dim=1)
+    x = x + pos.to(x.dtype)
+    return visual.ln_pre(x), grid
 
 
 # --------------------------------------------------------------------------- the official loop order
@@ -127,23 +211,30 @@ def _official_background_words(cfg: CaRConfig, queries: Sequence[str]) -> list[s
 
 
 def _official_forward_clip(classifier: ClipBundle, cfg: CaRConfig, prompted: list[np.ndarray],
-                           prompt_text: list, clock: StageClock) -> np.ndarray:
-    """Official ``get_mask_confidence`` + ``forward_clip`` → the diagonal P_ii, float32 (N,).
+                           prompt_text: list, clock: StageClock) -> tuple[np.ndarray, torch.Tensor]:
+    """Official ``get_mask_confidence`` + ``forward_clip`` → the diagonal P_ii, float32 (N,), and the classifier
+    inputs float (N, 3, S, S) (CLIP's ``_transform`` of each prompted image).
 
     ``prompt_text`` is the official ``semantic_prompt_text``: a flat list of N strings (no templates: one softmax)
     or a list of lists (templates, or the refer-mode bug's character lists: per list a softmax, summed, then a
     softmax). Per list the texts and the whole batch of prompted images are encoded again (``forward_clip_single``).
     """
+    from PIL import Image
+
+    if cfg.classifier_crop != "center":
+        raise ValueError(f"classifier_crop={cfg.classifier_crop!r} has no official counterpart; the reference "
+                         "reproduces CLIP's centre crop (classifier_crop='center')")
     stop = len(blocks(classifier)) - 1 if cfg.classifier_skip_last_block else None
     with clock("classifier"):
-        x = torch.cat([cls_mod.preprocess(classifier, p[None], cfg.classifier_crop) for p in prompted])
+        preprocess = _official_clip_transform(classifier.image_size)
+        x = torch.stack([preprocess(Image.fromarray(p)) for p in prompted]).to(classifier.device)
 
     def single(texts: Sequence[str]) -> torch.Tensor:
         with clock("text"):
             text = encode_text(classifier, list(texts))  # (N, D)
         clock.count("text_encodings", len(texts))
         with clock("classifier"), torch.no_grad():
-            tokens, _ = embed_patches(classifier, x)
+            tokens, _ = _official_embed(classifier, x)
             image = F.normalize(pool_and_project(classifier, run_blocks(classifier, tokens, 0, stop)).float(), dim=-1)
             p = torch.softmax(classifier.logit_scale * image @ text.T, -1)  # (N, N)
         clock.count("classifier_images", len(prompted))
@@ -153,7 +244,7 @@ def _official_forward_clip(classifier: ClipBundle, cfg: CaRConfig, prompted: lis
         p = torch.softmax(sum(single(t) for t in prompt_text), -1)
     else:
         p = single(prompt_text)
-    return torch.diagonal(p).cpu().numpy().astype(np.float32)
+    return torch.diagonal(p).cpu().numpy().astype(np.float32), x
 
 
 def _official_scores(classifier: ClipBundle, cfg: CaRConfig, prompted: list[np.ndarray],
@@ -161,7 +252,7 @@ def _official_scores(classifier: ClipBundle, cfg: CaRConfig, prompted: list[np.n
     """Official ``get_mask_confidence`` + ``forward_clip`` on the first stage's texts of ``current``: per template,
     encode the texts and the whole batch of prompted images again; sum of per-template softmaxes, then a softmax
     (the ``canonical`` set, i.e. no ``semantic_templates``: the flat list, one softmax)."""
-    return _official_forward_clip(classifier, cfg, prompted, _official_prompt_text(cfg, current), clock)
+    return _official_forward_clip(classifier, cfg, prompted, _official_prompt_text(cfg, current), clock)[0]
 
 
 def _official_prompt_text(cfg: CaRConfig, text: Sequence[str]) -> list:
@@ -185,18 +276,22 @@ def _official_filter_texts(kept: list[int], clip_text: list[str], prompt_text: l
 
 
 def _official_proposals(proposal: ClipBundle, cfg: CaRConfig, image: np.ndarray, cam_text: Sequence[str],
-                        background: torch.Tensor, clock: StageClock) -> list[np.ndarray]:
+                        background: torch.Tensor, clock: StageClock) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``get_mask_proposals``: one ``CLIPCAM`` call with every text (semantic) or one call per text (refer), each
     call re-running blocks 1..L−1; per query block L + one backward, the fallback without background queries, CAA.
-    Returns float32 (H, W) maps in [0, 1]."""
+
+    Returns:
+        the proposals, float32 (H, W) maps in [0, 1], and the raw grad-CAMs after the fallback (the maps
+        ``scoremap2bbox`` receives), float32 (h, w) in [0, 1].
+    """
     calls = [list(cam_text)] if cfg.mode == "semantic" else [[t] for t in cam_text]
     resblocks = blocks(proposal)
-    out = []
+    out, raw = [], []
     for texts in calls:
         with clock("cam_forward"), torch.no_grad():  # encode_image: blocks 1..L-1, every call
-            x = image_tensor(proposal, image, multiple=cfg.proposal_size_multiple)
+            x = _official_img_ms_and_flip(image, cfg.proposal_size_multiple or proposal.patch_size)
             with cam_mod.capture_attention([b.attn for b in resblocks[:-1]]) as maps:
-                tokens, grid = embed_patches(proposal, x)
+                tokens, grid = _official_embed(proposal, x.to(proposal.device))
                 feats = run_blocks(proposal, tokens, 0, len(resblocks) - 1)
         clock.count("cam_backbone_forwards")
         with clock("text"):  # zeroshot_classifier: one encode_text per query
@@ -209,12 +304,13 @@ def _official_proposals(proposal: ClipBundle, cfg: CaRConfig, image: np.ndarray,
                 cam, last_attn = _official_query_cam(proposal, feats, fg, q, grid, clock)
             if q == 0:
                 attn_maps = [*maps, last_attn]
+            raw.append(cam)
             with clock("caa"):
                 if cfg.cam_method == "caa":
                     out.append(_official_caa(cam, attn_maps, cfg, image.shape[:2]))
                 else:  # plain grad-CAM (a config choice, e.g. the toy presets): min-max, resize to the image
                     out.append(_official_resize(cam, image.shape[:2]))
-    return out
+    return out, raw
 
 
 def _official_car_call(proposal: ClipBundle, classifier: ClipBundle, cfg: CaRConfig, image: np.ndarray,
@@ -226,7 +322,8 @@ def _official_car_call(proposal: ClipBundle, classifier: ClipBundle, cfg: CaRCon
     as the stage before, the count starting at 0). Otherwise the kept set of step t is ``schedule[t + 1]``.
 
     Returns:
-        (steps [{"indices", "proposals", "scores"}], masks bool (N, H, W), scores float32 (N,)).
+        (steps [{"indices", "proposals", "scores", "raw_cams", "prompted", "classifier_inputs"}], masks bool
+        (N, H, W), scores float32 (N,)).
     """
     clip_text = [cfg.cam_template.format(t) for t in text]
     init_clip_text = list(clip_text)
@@ -237,12 +334,12 @@ def _official_car_call(proposal: ClipBundle, classifier: ClipBundle, cfg: CaRCon
         t = len(steps)
         current = idx if schedule is None else np.asarray(schedule[t])
         cam_text = cam_texts(cfg, [text[i] for i in current], t)  # official: raw at stage 1, then cur_texts
-        proposals = np.stack(_official_proposals(proposal, cfg, image, cam_text, background, clock))
+        proposals, raw = map(np.stack, _official_proposals(proposal, cfg, image, cam_text, background, clock))
         with clock("prompts"):  # one prompted image at a time
             prompted = [prompts.apply(image, prompts.binarize(p, cfg.eta), prompt_kinds,
                                       thickness=cfg.prompt_thickness, blur_kernel=cfg.blur_kernel)
                         for p in proposals]
-        scores = _official_forward_clip(classifier, cfg, prompted, prompt_text, clock)
+        scores, cls_inputs = _official_forward_clip(classifier, cfg, prompted, prompt_text, clock)
         if schedule is None:
             kept = [i for i, s in enumerate(scores) if s > cfg.theta] or [int(np.argmax(scores))]
         else:
@@ -252,7 +349,8 @@ def _official_car_call(proposal: ClipBundle, classifier: ClipBundle, cfg: CaRCon
         _, prompt_text = _official_filter_texts(kept, cur_clip, prompt_text, cfg.refer_text_bug)
         if prev is not None and proposals.max() == 0:  # official: after the classifier, the last proposals —
             proposals = prev[:len(current)]  # the full previous list, zipped with the survivors (audit C1)
-        steps.append({"indices": np.asarray(current), "proposals": proposals, "scores": scores})
+        steps.append({"indices": np.asarray(current), "proposals": proposals, "scores": scores, "raw_cams": raw,
+                      "prompted": np.stack(prompted), "classifier_inputs": cls_inputs})
         prev = proposals
         num_positive = len(kept)
         done = num_positive == num_positive_last if schedule is None else t + 1 == len(schedule)
@@ -365,8 +463,11 @@ def official_order(proposal: ClipBundle, classifier: ClipBundle, config: CaRConf
         raise ValueError("a fixed schedule covers a single pass; pass schedule=None for two passes")
     things, stuff_idx = np.flatnonzero(~is_stuff), np.flatnonzero(is_stuff)
     if two_pass:  # eval_semantic: the thing call, then set_bg_cls(thing names) + stuff prompts for the stuff call
-        thing_words = ([queries[i] for i in stuff_idx] if cfg.thing_background == "stuff"
-                       else _official_background_words(cfg, queries))
+        thing_words, stuff_names = _official_background_words(cfg, queries), [queries[i] for i in stuff_idx]
+        if cfg.thing_background == "stuff":  # the stuff names alone (Supp. E's reading; not in the code)
+            thing_words = stuff_names
+        elif cfg.thing_background == "added":  # §4.1: the stuff names added to the words (not in the code)
+            thing_words = thing_words + [w for w in stuff_names if w not in thing_words]
         passes = [(things, thing_words, cfg.prompts), (stuff_idx, [queries[i] for i in things], cfg.stuff_prompts)]
     else:
         passes = [(np.arange(n), _official_background_words(cfg, queries), cfg.prompts)]

@@ -600,7 +600,9 @@ PRESET_CELLS: dict[str, tuple[PaperCell, ...]] = {
     "refcoco": _ref("RefCOCO"),
     "refcoco_official": _ref("RefCOCO"),
     "refcocoplus": _ref("RefCOCO+"),
+    "refcocoplus_official": _ref("RefCOCO+"),
     "refcocog": tuple(c for c in _ref("RefCOCOg") if c.column != "RefCOCOg val(G)"),
+    "refcocog_official": tuple(c for c in _ref("RefCOCOg") if c.column != "RefCOCOg val(G)"),
     "refcocog_google": tuple(c for c in _ref("RefCOCOg") if c.column == "RefCOCOg val(G)"),
     "gres": (PaperCell("7", "CaR(Ours)", "GRES"),),
     # Table 8

@@ -3,7 +3,7 @@
 Official code: ``modeling/model/crf.py`` (``DenseCRF``, ``PostProcess``; copied from CLIP-ES),
 ``evaluate.py`` (``assign_label``), ``utils/metrics.py`` (``IoM``, ``IoU``),
 ``modeling/post_process/post_process.py`` (``match_masks``) and ``utils/inference_pipeline.py``
-(``get_sam_masks``); reference digest §6.
+(``get_sam_masks``).
 
 Shapes: ``H, W`` image size, ``C`` CRF classes (background + queries), ``N`` queries / masks,
 ``M`` SAM masks. Images are ``uint8 (H, W, 3)`` RGB numpy arrays; everything here is numpy (the CRF
@@ -140,7 +140,7 @@ def crf_masks(
     Unary scores ``[(1 - max_c cam_c) ** bg_factor; cams]`` (no normalisation), CRF, argmax over the
     C = N + 1 channels; query i gets the pixels where channel i + 1 wins.
 
-    Deviation from the official code (digest §6.1): the official ``F.one_hot(argmax)`` builds only
+    Deviation from the official code (``crf.py``): the official ``F.one_hot(argmax)`` builds only
     ``max(label) + 1`` channels, so trailing queries that never win vanish (and the caller's ``zip``
     hands them no mask), and an all-background image crashes. Here every query always gets a mask,
     empty where it never wins, and an all-background image gives N empty masks.
@@ -197,7 +197,7 @@ def label_map(
         order: optional explicit painting order (indices; a later one overwrites an earlier one),
             replacing the ascending-score order. Masks with score ≤ 0 are still skipped.
         paint_first: optional bool (N,); masks marked True (e.g. the "stuff" pass of Pascal Context /
-            ADE) are painted before the others, so "things" override "stuff" (digest §6.2). Within
+            ADE) are painted before the others, so "things" override "stuff" (official ``assign_label``). Within
             each group the order above is kept.
 
     Returns:
@@ -356,7 +356,7 @@ def make_sam_generator(
     hq: bool = False,
     random_weights: bool = False,
 ) -> Callable[[np.ndarray], list[dict]]:
-    """Build segment-anything's ``SamAutomaticMaskGenerator`` with the official settings (digest §6.3).
+    """Build segment-anything's ``SamAutomaticMaskGenerator`` with the official settings (``sam/sam.py``, ``voc.yaml``).
 
     The official code uses HQ-SAM ``vit_h`` with ``points_per_side=64`` in its config (the class
     default is 32), ``pred_iou_thresh=0.88``, ``stability_score_thresh=0.95``, ``box_nms_thresh=0.7``,

@@ -1,7 +1,7 @@
 """Visual prompts: highlight a mask proposal on the image before the mask classifier sees it.
 
 Paper §3.3 and supplementary Algorithm B; official code ``apply_visual_prompts`` in
-``modeling/model/utils.py`` (reference digest §4). A proposal (a soft CAM) is first binarised with η
+``modeling/model/utils.py`` (and ``car.py``'s wrapper of it). A proposal (a soft CAM) is first binarised with η
 (:func:`binarize`), then one or several prompts are drawn on the **original-resolution** RGB image
 (:func:`apply`, or :func:`apply_batch` for all proposals of one recurrence step).
 

@@ -9,7 +9,7 @@ from typing import Sequence
 #: Template of the CAM text and of every background query (official ``cam_text_template``, CLIP-ES).
 CAM_TEMPLATE = "a clean origami {}."
 
-#: The 15 classifier templates of every official semantic config (digest §11.1). Templates 3–6 have no
+#: The 15 classifier templates of every official semantic config (``semantic_templates``). Templates 3–6 have no
 #: final period, exactly as in the code.
 OFFICIAL_TEMPLATES: tuple[str, ...] = (
     "a clean origami {}.",
@@ -36,7 +36,7 @@ TEMPLATE_SETS: dict[str, tuple[str, ...]] = {
     "photo": ("a photo of a {}.",),
 }
 
-#: The 23 background words of every official config (= CLIP-ES ``BACKGROUND_CATEGORY_COCO``, digest §11.2).
+#: The 23 background words of every official config (``bg_cls`` = CLIP-ES ``BACKGROUND_CATEGORY_COCO``).
 CLIPES_BACKGROUND: tuple[str, ...] = (
     "ground", "land", "grass", "tree", "building", "wall", "sky", "lake", "water", "river", "sea",
     "railway", "railroad", "helmet", "cloud", "house", "mountain", "ocean", "road", "rock", "street",

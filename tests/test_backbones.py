@@ -47,9 +47,22 @@ def test_random_init_real_architecture_builds_offline() -> None:
 def test_positional_embedding_interpolation_is_exact_at_native_size(clip_tiny) -> None:
     native = positional_embedding(clip_tiny, (4, 4))
     assert native is clip_tiny.visual.positional_embedding  # 32 px / patch 8: no resize
-    bigger = positional_embedding(clip_tiny, (6, 3))
+    assert positional_embedding(clip_tiny, (4, 4), "float") is native  # neither rule touches the native grid
+    bigger = positional_embedding(clip_tiny, (6, 3), "float")
     assert bigger.shape == (1 + 18, native.shape[1])
     assert torch.equal(bigger[0], native[0])  # the class position is never resized
+
+
+def test_resized_positional_embedding_is_rounded_to_fp16_by_the_official_rule(clip_tiny) -> None:
+    """Official ``upsample_position_embedding`` ends with ``.half()`` (class position included): the official rule is
+    the float rule rounded through fp16, so every value is an fp16 number and within half an fp16 ulp of fp32."""
+    float_rule = positional_embedding(clip_tiny, (6, 3), "float")
+    official = positional_embedding(clip_tiny, (6, 3))
+    assert torch.equal(official, float_rule.half().float()) and not torch.equal(official, float_rule)
+    assert torch.equal(official[0], clip_tiny.visual.positional_embedding[0].half().float())
+    assert (official - float_rule).abs().max() <= float_rule.abs().max() * 2.0 ** -11
+    with pytest.raises(ValueError, match="valid: official, float"):
+        positional_embedding(clip_tiny, (6, 3), "bicubic")
 
 
 def test_image_sizes_are_rounded_up_to_the_patch(clip_tiny) -> None:

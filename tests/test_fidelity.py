@@ -201,9 +201,11 @@ def _toy_case(family: str):
     """(config, sample inputs) of one preset per benchmark family, on the toy world."""
     from car.data import get_dataset
 
-    if family == "semantic":
+    if family in ("semantic", "semantic_caa"):  # the toy presets propose with plain grad-CAM; "_caa" adds CAA
         ds = get_dataset("toy_voc", None)
-        return load_config("toy_voc"), ds[0].image, list(ds.class_names), None
+        cfg = load_config("toy_voc")
+        cfg = cfg.replace(cam_method="caa") if family == "semantic_caa" else cfg
+        return cfg, ds[0].image, list(ds.class_names), None
     if family == "two_pass":
         ds = get_dataset("toy_context", None)
         return load_config("toy_context"), ds[0].image, list(ds.class_names), list(ds.stuff)
@@ -232,13 +234,14 @@ def toy_models():
     return {name: load_clip(name) for name in TOY_MODELS}
 
 
-@pytest.mark.parametrize("family", ["semantic", "two_pass", "refer", "refer_bug", "gres"])
+@pytest.mark.parametrize("family", ["semantic", "semantic_caa", "two_pass", "refer", "refer_bug", "gres"])
 def test_car_and_the_official_order_agree_on_the_toy_world(family, toy_models) -> None:
     """The official loop re-implemented independently (reference.official_order: per-call backbone passes, one backward
     per query, _filter_texts, one CRF per pass, assign_label) and car give the same steps, masks and labels.
 
     What the cases exercise (the toy presets: toy-b4 proposing and toy-l classifying, toy-b for referring): semantic
-    24 queries → 2 kept in 3 steps; two passes 24 things + 10 stuff → 4 kept in 4 steps, thing and stuff masks
+    24 queries → 2 kept in 3 steps, with plain grad-CAM as the toy presets and with CAA (semantic_caa: the reference's
+    own Sinkhorn, box mask and propagation); two passes 24 things + 10 stuff → 4 kept in 4 steps, thing and stuff masks
     overlapping; refer 3 sentences of one scene, one pruned at step 1, the single
     softmax; refer_bug the same with the character texts from step 2; GRES one sentence, θ = 0."""
     cfg, image, queries, stuff = _toy_case(family)
@@ -275,3 +278,176 @@ def test_car_and_the_official_order_agree_on_a_toy_video(toy_models) -> None:
     ref = reference._official_video(toy_models[cfg.proposal_model], toy_models[cfg.classifier_model], cfg, frames,
                                 sample.expression)
     assert all(np.array_equal(a, b) for a, b in zip(ours, ref))
+
+
+# ------------------------------------------------------------------ R1–R3: the official resampling, on a VOC-sized image
+VOC_SHAPE = (375, 500)  # the usual VOC image: neither side a multiple of 16, the classifier input not square
+_VOC_CASES = {  # family: (preset, overrides, queries, stuff) on the VOC-sized photo, tiny random ViT-B/16-shaped CLIPs
+    "semantic": ("voc", {"theta": 0.2}, ["cat", "dog", "sofa", "bird", "person"], None),
+    "refer": ("refcoco", {}, ["the cat on the left", "a sofa", "the dog"], None),
+    "two_pass": ("context", {"theta": 0.15, "thing_background": "added"},
+                 ["cat", "sofa", "dog", "wall", "floor", "sky"], [False, False, False, True, True, True]),
+}
+
+
+@pytest.fixture(scope="module")
+def voc_image() -> np.ndarray:
+    """A bundled photograph (scikit-image's chelsea) resized to 500 x 375, uint8 (375, 500, 3)."""
+    from PIL import Image
+
+    from car.photos import load_photo
+
+    return np.asarray(Image.fromarray(load_photo("chelsea")).resize(VOC_SHAPE[::-1], Image.Resampling.LANCZOS))
+
+
+@pytest.fixture(scope="module")
+def b16():
+    """(f, g): tiny random CLIPs with ViT-B/16's 16-pixel patches and 224-pixel input."""
+    return tiny_clip(seed=0, image_size=224, patch=16), tiny_clip(seed=1, image_size=224, patch=16)
+
+
+@pytest.fixture(scope="module")
+def voc_reference(b16, voc_image):
+    """The reference run of each family of :data:`_VOC_CASES`, computed once."""
+    runs = {}
+    for family, (preset, overrides, queries, stuff) in _VOC_CASES.items():
+        cfg = load_config(preset, **overrides)
+        runs[family] = cfg, reference.official_order(*b16, cfg, voc_image, queries, stuff=stuff)
+    return runs
+
+
+def test_official_resampling_is_the_released_code_bit_for_bit(b16, voc_image) -> None:
+    """The CAM input (img_ms_and_flip), the classifier input (CLIP's _transform) and the resized positional embedding
+    (upsample_position_embedding) equal the reference's, written from the official files; the float path does not."""
+    from PIL import Image
+
+    from car.backbones import positional_embedding
+
+    f, g = b16
+    for image in (voc_image, voc_image.transpose(1, 0, 2).copy(), voc_image[:213, :320]):
+        cam_in = image_tensor(f, image, multiple=16)
+        assert torch.equal(cam_in, reference._official_img_ms_and_flip(image, 16))
+        assert not torch.equal(cam_in, image_tensor(f, image, multiple=16, resample="float"))
+        cls_in = cls_mod.preprocess(g, image[None])
+        assert torch.equal(cls_in, reference._official_clip_transform(224)(Image.fromarray(image))[None])
+        assert not torch.equal(cls_in, cls_mod.preprocess(g, image[None], resample="float"))
+        grid = (cam_in.shape[-2] // 16, cam_in.shape[-1] // 16)
+        pos = reference._official_upsample_position_embedding(f.visual.positional_embedding, grid)
+        assert pos.dtype == torch.float16 and torch.equal(positional_embedding(f, grid), pos.float())
+    assert image_tensor(f, voc_image, multiple=16).shape[-2:] == (384, 512)
+
+
+@pytest.mark.parametrize("family", sorted(_VOC_CASES))
+def test_car_and_the_official_order_agree_on_a_voc_sized_image(family, b16, voc_image, voc_reference) -> None:
+    """500 x 375, tiny random ViTs (patch 16, 224 px): the CAM input is resized to 512 x 384 (R2), the positional
+    embedding to 24 x 32 (R1), the classifier's prompted images to 298 x 224 before the crop (R3).
+
+    Required: equal kept sets, raw CAMs within 1e-5, classifier inputs bit-equal on the same prompted images, label
+    maps ≥ 99.9 % equal (fp32 rounding of near-tied random maps can flip a few CRF pixels). car's float path
+    (resample: float) must fail: its raw CAMs are > 1e-3 off and its classifier inputs differ."""
+    preset, overrides, queries, stuff = _VOC_CASES[family]
+    cfg, ref = voc_reference[family]
+    ours = CaR(*b16, cfg)(voc_image, queries, stuff=stuff)
+    assert [s["indices"].tolist() for s in ref.steps] == [s.indices.tolist() for s in ours.steps]
+    for so, sc in zip(ref.steps, ours.steps):
+        assert np.abs(so["raw_cams"] - sc.raw_cams).max() <= 1e-5
+        np.testing.assert_allclose(so["scores"], sc.scores, atol=1e-4)
+        np.testing.assert_allclose(so["proposals"], sc.proposals, atol=1e-3)
+        assert torch.equal(cls_mod.preprocess(b16[1], so["prompted"]), so["classifier_inputs"])
+    assert (ref.labels == ours.labels).mean() >= 0.999
+    floating = CaR(*b16, cfg, resample="float")(voc_image, queries, stuff=stuff)
+    assert np.abs(ref.steps[0]["raw_cams"] - floating.steps[0].raw_cams).max() > 1e-3
+    step = ref.steps[0]
+    assert (cls_mod.preprocess(b16[1], step["prompted"], resample="float") - step["classifier_inputs"]).abs().mean() > 1e-3
+
+
+def test_the_agreement_test_sees_the_fp16_positional_embedding_alone(b16, voc_image, voc_reference, monkeypatch) -> None:
+    """R1 alone: car with the official input resizes but an fp32 positional embedding is more than the agreement's
+    1e-5 off in the raw CAMs."""
+    import dataclasses
+
+    from car.resample import OfficialResampler
+
+    monkeypatch.setattr(OfficialResampler, "positional", lambda self, embedding: embedding)
+    f = dataclasses.replace(b16[0], _pos_cache={})  # the same model, an empty positional-embedding cache
+    cfg, ref = voc_reference["semantic"]
+    ours = CaR(f, b16[1], cfg)(voc_image, _VOC_CASES["semantic"][2])
+    assert np.abs(ref.steps[0]["raw_cams"] - ours.steps[0].raw_cams).max() > 1e-5
+
+
+def test_thing_background_added_keeps_the_words_and_adds_the_stuff_names() -> None:
+    """§4.1 "all 'stuff' categories are added as background queries": the 23 words, then the stuff names that are
+    not among them (floor; sky and wall are CLIP-ES words); "stuff" replaces the words; "official" keeps the groups."""
+    from car.model import thing_background_words
+
+    queries, stuff = ["cat", "sky", "floor", "wall"], ["sky", "floor", "wall"]
+    added = thing_background_words(load_config("context", thing_background="added"), queries, stuff)
+    assert added == [*CLIPES_BACKGROUND, "floor"]
+    assert thing_background_words(load_config("context", thing_background="stuff"), queries, stuff) == stuff
+    assert thing_background_words(load_config("context"), queries, stuff) is None  # the config's groups
+
+
+def test_as_released_referring_presets_carry_the_text_bug() -> None:
+    """D4: the referring presets run the fix; the *_official ones are the code as released, bug included."""
+    for name in ("refcoco", "refcocoplus", "refcocog"):
+        fixed, released = load_config(name), load_config(f"{name}_official")
+        assert not fixed.refer_text_bug and released.refer_text_bug
+    for name in ("refcocoplus", "refcocog"):  # the official refcoco+.yaml / refcocog.yaml values are the presets'
+        changed = {k for k, v in vars(load_config(name)).items() if getattr(load_config(f"{name}_official"), k) != v}
+        assert changed == {"name", "description", "refer_text_bug"}
+
+
+# ------------------------------------------------------------------ N1: the official fp16 CAM arithmetic (tools/)
+def _fp16_tool():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import official_fp16_cam
+
+    return official_fp16_cam
+
+
+def test_numpy_fp16_get_cam_underflows_where_fp32_does_not() -> None:
+    """Official get_cam in numpy float16: α = 1e-5 (a subnormal), A = 1e-3 → α·A = 1e-8, below half the smallest fp16
+    subnormal (2^-25 ≈ 3e-8), so every product is 0 and the CAM is all zero (→ the fallback); in fp32 it is 4e-8 per
+    position (4 channels). At ordinary scale (α = 0.01, A = 0.5) fp16 gives 4 x 0.005 = 0.02."""
+    tool = _fp16_tool()
+    acts, grads = np.full((1, 4, 1, 2), 1e-3), np.full((1, 4, 1, 2), 1e-5)
+    assert not tool.official_get_cam(acts.astype(np.float16), grads.astype(np.float16)).any()
+    np.testing.assert_allclose(tool.official_get_cam(acts.astype(np.float32), grads.astype(np.float32)), 4e-8,
+                               rtol=1e-5)
+    ordinary = tool.official_get_cam(np.full((1, 4, 1, 2), 0.5, np.float16), np.full((1, 4, 1, 2), 0.01, np.float16))
+    assert ordinary.dtype == np.float32 and np.allclose(ordinary, 0.02, rtol=1e-3)
+
+
+def test_fp16_tool_official_cam_in_fp32_is_cars_cam(clip_tiny, rgb) -> None:
+    """The tool's official CAM (one backward per query, numpy get_cam) with fp32 weights and texts equals car's CAM
+    (batched gradients, torch): the tool's formula is right; with an fp16 model only the arithmetic changes."""
+    from car.backbones import encode_text
+    from car.model import background_texts
+
+    tool = _fp16_tool()
+    cfg, queries = load_config("voc"), ["red square", "blue sky", "grass"]
+    ours, _ = tool.car_cams(clip_tiny, cfg.replace(precision="fp32"), rgb, queries)
+    fg, bg = encode_text(clip_tiny, queries), encode_text(clip_tiny, background_texts(cfg, queries))
+    theirs, zero = tool.official_fp16_cams(clip_tiny, rgb, fg, bg, 16)
+    assert theirs.shape == ours.shape == (3, 6, 8) and zero.dtype == bool
+    np.testing.assert_allclose(theirs, ours, atol=1e-4)
+
+
+def test_fp16_tool_writes_its_json_in_cpu_emulation(tmp_path) -> None:
+    tool = _fp16_tool()
+    with pytest.raises(SystemExit):  # the CPU without --emulate: one line that says to pass --device cuda / --emulate
+        tool.main(["--model", "toy-b", "--device", "cpu", "--out", str(tmp_path / "x.json")])
+    out = tmp_path / "fp16.json"
+    assert tool.main(["--model", "toy-b", "--config", "toy_voc", "--photos", "coffee", "--emulate",
+                      "--out", str(out)]) == 0
+    import json
+
+    record = json.loads(out.read_text())
+    assert record["arithmetic"] == "CPU fp16 (emulation)" and record["num_cams"] == 5
+    assert set(record["zero_before_fallback"]) == {"fp32", "autocast", "official"}
+    pairs = record["images"][0]["pairs"]
+    assert set(pairs) == {"official_vs_fp32", "autocast_vs_fp32", "official_vs_autocast"}
+    assert all(0 <= p["max_abs_diff"] <= 1 for p in pairs.values())

@@ -1,7 +1,7 @@
 """Readers of the paper's semantic-segmentation datasets in their standard on-disk layouts.
 
 Every reader returns a :class:`car.data.base.SemanticDataset` whose ``gt`` follows the official
-label space: 0 = background / unlabeled, class index i <-> label i + 1, ignore =
+label space (``data/*.py``, ``evaluate.py``): 0 = background / unlabeled, class index i <-> label i + 1, ignore =
 ``dataset.ignore_index``. Ground truth stays at native resolution. VOC and Pascal Context list their
 samples in a split file; ADE-150, PC-459 and ADE-847 are image + label folders read by
 :func:`car.data.folders.read_folders` (as are COCO-Object and COCO-Stuff, :mod:`car.data.cocostuff`, and
@@ -114,7 +114,7 @@ def _pc459_labels(raw: np.ndarray) -> np.ndarray:
 
 def load_pascal459(root: str | Path, split: str | None = None, *, ignore_background: bool = True,
                    name: str = "context459") -> SemanticDataset:
-    """Pascal Context 459: GT = tif + 1 (1-459), label 0 unused, 65535 ignore."""
+    """Pascal Context 459: GT = tif + 1 (1-459), label 0 unused, 65535 ignore (official ``data/pascal459.py``)."""
     names = C.load_class_names("pascal459")
     return read_folders(
         PC459, root, split or "validation", label_transform=_pc459_labels, name=name, class_names=names,
@@ -143,7 +143,7 @@ def load_ade847(root: str | Path, split: str | None = None, *, ignore_background
     """ADE20K-full (847 classes): GT = tif + 1 (1-847), 0 = unlabeled; 848 labels.
 
     The official config uses ``n_class`` 847, which drops label 847 ("adding machine") from the
-    confusion matrix (an off-by-one of the official evaluation); we count all 848 labels.
+    confusion matrix (an off-by-one: the ledger's "ADE-847 classes" row); we count all 848 labels.
     """
     names = C.load_class_names("ade847")
     return read_folders(
