@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
+import runpy
 import shutil
 import sys
 import time
@@ -24,18 +24,10 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-SOLUTION = re.compile(r"^(`{3,})\{admonition\} Solution[^\n]*\n:class: dropdown\n(.*?)^\1$", re.M | re.S)
-PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.M | re.S)
-
 
 def solution_code(nb: nbformat.NotebookNode) -> list[str]:
     """The ```python blocks inside the collapsed solutions of a chapter's markdown cells, in order."""
-    blocks = []
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for solution in SOLUTION.finditer(cell.source):
-                blocks += [b.strip("\n") for b in PYTHON_BLOCK.findall(solution.group(2))]
-    return blocks
+    return runpy.run_path(str(Path(__file__).resolve().parents[1] / "tools" / "editions.py"))["solution_code"](nb)
 
 
 def run(path: Path, chapter: str, out: Path, solutions: bool, timeout: int) -> dict:
