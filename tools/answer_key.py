@@ -2,6 +2,7 @@
 
     python tools/answer_key.py [CHAPTER ...]   # execute each chapter, then its solutions, in the toy world; stamp
                                                  # book/_answer_key.json and rewrite book/answer_key.md from it
+    python tools/answer_key.py --page           # rewrite book/answer_key.md from the key, executing nothing
     python tools/answer_key.py --check          # exit 1 if a chapter's code changed since the key was stamped, or if
                                                  # the page differs from the key (CI)
 
@@ -35,7 +36,7 @@ KEY = editions.ROOT / "book" / "_answer_key.json"
 #: ``python tools/editions.py student --executed _build/editions/executed``.
 EXECUTED = editions.ROOT / "_build" / "editions" / "executed"
 PAGE = editions.ROOT / "book" / "answer_key.md"
-#: Outputs that a fresh run cannot repeat (wall-clock timings): kept in the key, not compared.
+#: Outputs that a fresh run cannot repeat (wall-clock timings): the solution runs, its printout is not kept.
 VARIES = {("book/efficiency", 3): "timings"}
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -78,7 +79,9 @@ def run_chapter(chapter: str) -> dict:
     outputs: dict[int, list] = {}
     for cell in done.cells:
         if "answer_key" in cell.metadata:
-            outputs.setdefault(cell.metadata["answer_key"][0], []).append(printed(cell))
+            number = cell.metadata["answer_key"][0]
+            shown = printed(cell) if (chapter, number) not in VARIES else {"text": "", "figures": 0}
+            outputs.setdefault(number, []).append(shown)
     labs = [{"grade_id": c.metadata["nbgrader"]["grade_id"], "points": c.metadata["nbgrader"]["points"],
              **printed(c)} for c in done.cells if editions.is_lab(c) and c.metadata["nbgrader"].get("grade")]
     return {"title": nb.cells[0].source.splitlines()[0].lstrip("# "), "fingerprint": fingerprint(nb),
@@ -143,11 +146,18 @@ def page(key: dict) -> str:
         out += [f"## {entry['title']}", "", f"`{chapter}.ipynb`", ""]
         for ex in entry["exercises"]:
             mark = f" *({ex['difficulty']})*" if ex["difficulty"] else ""
-            first = re.split(r"(?<=[.?!])\s", re.sub(r"^\*\*\d+\.\*\*\s*(\*\([^)]*\)\*)?\s*", "", ex["question"]),
+            question = re.sub(r"^\*\*\d+\.\*\*\s*(\*\([^)]*\)\*)?\s*", "", ex["question"])
+            first = re.split(r"(?<=[.?!])(?<!Supp\.)(?<!Fig\.)(?<!Eq\.)(?<!e\.g\.)(?<!i\.e\.)\s+(?=[A-Z(*`])", question,
                              maxsplit=1)[0].replace("\n", " ")
             out += [f"**Exercise {ex['number']}**{mark} — {first}", ""]
-            if not ex["outputs"]:
+            if not ex["outputs"] and "capstone" in (ex["difficulty"] or ""):
+                out += ["A capstone: its solution in the chapter is a sketch; grade it with its rubric (next page).", ""]
+            elif not ex["outputs"]:
                 out += ["No code to run: the solution is an argument (in the chapter).", ""]
+            if (chapter, ex["number"]) in VARIES:
+                out += [f"The solution prints {VARIES[chapter, ex['number']]}, which depend on the machine: the key does "
+                        "not keep them.", ""]
+                continue
             for k, block in enumerate(ex["outputs"], 1):
                 what = [f"{block['figures']} figure(s)"] if block["figures"] else []
                 label = f"Block {k} of the solution prints" if len(ex["outputs"]) > 1 else "The solution prints"
@@ -155,8 +165,6 @@ def page(key: dict) -> str:
                     out += [f"{label}{' (and draws ' + what[0] + ')' if what else ''}:", "", _block(block["text"]), ""]
                 else:
                     out += [f"{label} nothing{'; it draws ' + what[0] if what else ''}.", ""]
-            if (chapter, ex["number"]) in VARIES:
-                out += [f"*These are {VARIES[chapter, ex['number']]}: a run on another machine prints others.*", ""]
         if entry["labs"]:
             out += ["Labs (autograded; the points are nbgrader's):", "", "| test cell | points | prints |",
                     "| --- | --- | --- |"]
@@ -188,7 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="*", help="chapters to stamp (default: every chapter of _toc.yml)")
     parser.add_argument("--check", action="store_true", help="only report what is out of step")
+    parser.add_argument("--page", action="store_true", help="only rewrite the page from the key")
     args = parser.parse_args(argv)
+    if args.page:
+        PAGE.write_text(page(load()), encoding="utf-8")
+        return 0
     if args.check:
         problems = check()
         for p in problems:

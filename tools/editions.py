@@ -112,6 +112,74 @@ def lab_ids(nb: nbformat.NotebookNode) -> list[str]:
     return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if is_lab(c)]
 
 
+def regions(source: str, begin: str, end: str) -> list[str]:
+    """The text between the marker lines ``begin`` and ``end`` (nbgrader's: a comment line naming them)."""
+    return [m.group(1) for m in re.finditer(rf"^[ \t]*#+ *{begin}[^\n]*\n(.*?)^[ \t]*#+ *{end}", source, re.M | re.S)]
+
+
+def solutions(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """Every piece of a chapter that the student edition must not show: each collapsed exercise solution, each
+    lab's solution region and each hidden test region, by a label (``"exercise 2"``, ``"cam-gradcam-solution"``)."""
+    out = {f"exercise {ex.number}" + (f" solution {k + 1}" if len(ex.solutions) > 1 else ""): body
+           for ex in exercises(nb) for k, body in enumerate(ex.solutions)}
+    for cell in nb.cells:
+        if is_lab(cell) and cell.cell_type == "code":
+            grade_id = cell.metadata["nbgrader"]["grade_id"]
+            for k, text in enumerate(regions(cell.source, "BEGIN SOLUTION", "END SOLUTION")
+                                     + regions(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")):
+                out[f"{grade_id} {k + 1}"] = text
+    return out
+
+
+def words(text: str) -> str:
+    """``text`` as its words only, one space apart: markup, HTML tags and highlighting do not change it."""
+    return " ".join(re.findall(r"\w+", text))
+
+
+def visible_text(nb: nbformat.NotebookNode) -> str:
+    """All that a notebook shows: its cells' sources and their text outputs."""
+    parts = []
+    for cell in nb.cells:
+        parts.append(cell.source)
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", ""))
+            parts += [v for k, v in out.get("data", {}).items() if k.startswith("text/") and isinstance(v, str)]
+    return "\n".join(parts)
+
+
+def html_text(html: str) -> str:
+    """The text of an HTML page: tags dropped, entities decoded (syntax highlighting splits code into spans)."""
+    from html.parser import HTMLParser
+
+    parts: list[str] = []
+    parser = HTMLParser(convert_charrefs=True)
+    parser.handle_data = parts.append
+    parser.feed(html)
+    return "".join(parts)
+
+
+def needles(nb: nbformat.NotebookNode, min_words: int = 4) -> dict[str, list[str]]:
+    """The lines of each solution (as :func:`words`) that nothing else in the chapter contains: finding one of them
+    in a student page is a leak. The rest of the chapter is the chapter with every solution cut out, here by plain
+    text surgery (not by the student edition's own code, so a test of that code can fail)."""
+    rest = []
+    for cell in nb.cells:
+        source = SOLUTION.sub("", cell.source) if cell.cell_type == "markdown" else cell.source
+        for text in solutions(nb).values():
+            source = source.replace(text, "")
+        rest.append(source)
+    rest_words = f" {words(chr(10).join(rest))} "
+    return {label: [w for w in (words(line) for line in text.splitlines())
+                    if len(w.split()) >= min_words and f" {w} " not in rest_words]
+            for label, text in solutions(nb).items()}
+
+
+def leaks(nb: nbformat.NotebookNode, text: str) -> list[str]:
+    """The solutions of chapter ``nb`` of which ``text`` (a student notebook or page) shows a line."""
+    seen = f" {words(text)} "
+    return [f"{label}: {line!r}" for label, lines in needles(nb).items() for line in lines if f" {line} " in seen]
+
+
 def read(chapter: str, root: Path = ROOT) -> nbformat.NotebookNode:
     return nbformat.read(root / f"{chapter}.ipynb", as_version=4)
 
@@ -153,18 +221,18 @@ def _nbgrader_release(nb: nbformat.NotebookNode, outputs: bool) -> nbformat.Note
     return nb
 
 
-def student(nb: nbformat.NotebookNode, chapter: str, outputs: bool = False) -> nbformat.NotebookNode:
+def student(nb: nbformat.NotebookNode, chapter: str | None, outputs: bool = False) -> nbformat.NotebookNode:
     """The student edition of a chapter: no exercise solution, every lab a stub, badge to the student notebook.
 
     Args:
         nb: the chapter as stored (or executed: then ``outputs=True`` keeps its outputs).
-        chapter: its repository path without suffix, e.g. ``"book/cam"``.
+        chapter: its repository path without suffix, e.g. ``"book/cam"``, whose Colab badge is rewritten to open
+            the student notebook (None: a notebook that is not a chapter, no badge).
     """
-    nb = copy.deepcopy(nb)
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            cell.source = strip_solutions(cell.source)
-    nb.cells[0].source = nb.cells[0].source.replace(stamp_chapters.colab_url(chapter), student_colab_url(chapter))
+    nb = without_solutions(nb)
+    if chapter is not None:
+        nb.cells[0].source = nb.cells[0].source.replace(stamp_chapters.colab_url(chapter),
+                                                        student_colab_url(chapter))
     return _nbgrader_release(nb, outputs)
 
 
