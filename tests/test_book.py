@@ -152,7 +152,7 @@ def test_launch_buttons_open_each_notebook_at_the_pinned_release(built) -> None:
 @pytest.fixture(scope="module")
 def student_site(toy_runs, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("student")
-    record = editions.build_student(out, executed=toy_runs[0] / "executed")
+    record = editions.build(out, "student", executed=toy_runs[0] / "executed")
     for part in ("notebooks", "html", "slides"):
         r = record[part]
         BOOK_TIMES[f"student edition: {part}, {r['files']} files, {r['bytes'] / 2**20:.1f} MiB"] = \

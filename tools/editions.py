@@ -10,6 +10,7 @@ a stub that raises and no hidden test. Its Colab badges open the student noteboo
 branch ``student-<tag>`` of the repository (``<tag>`` is ``repository.branch`` of ``_config.yml``).
 
     python tools/editions.py student --out DIR [--executed DIR] [--no-html] [--no-slides]
+    python tools/editions.py instructor --out DIR [--executed DIR]
     python tools/editions.py course --out DIR
 
 ``student`` writes ``DIR/notebooks/`` (the files of the student branch: every chapter without outputs, as Colab
@@ -18,8 +19,9 @@ opens it), ``DIR/site/_build/html`` (the student book) and ``DIR/slides/`` (one 
 ``executed/`` or jupyter-book's ``_build/jupyter_execute``); without it every chapter is executed first.
 ``course`` writes an nbgrader course directory (``nbgrader generate_assignment <name>`` runs in it): one assignment
 per chapter that has labs (the chapter without its exercise solutions) and ``part1_labs`` (every lab of Part I in
-one short notebook). The instructor edition is the book as built from the sources (``jupyter-book build .``): the
-collapsed solutions, the labs with their solutions and tests, the answer key and the rubrics.
+one short notebook). ``instructor`` builds the book as stored (``DIR/site/_build/html``, what
+``jupyter-book build .`` builds): the collapsed solutions, the labs with their solutions and tests, the answer key
+and the rubrics.
 """
 from __future__ import annotations
 
@@ -339,52 +341,63 @@ def _size(path: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
-def build_student(out: Path, executed: Path | None = None, html: bool = True, with_slides: bool = True) -> dict:
-    """Build the student edition into ``out`` (see the module docstring); returns sizes (bytes) and seconds."""
-    out = Path(out)
+def _timed(record: dict, part: str, start: float, folder: Path) -> None:
+    files, size = _size(folder)
+    record[part] = {"seconds": round(time.time() - start, 1), "files": files, "bytes": size}
+
+
+def build(out: Path, edition: str = "student", executed: Path | None = None, html: bool = True,
+          with_slides: bool = True) -> dict:
+    """Build one edition into ``out`` (see the module docstring); returns its parts' sizes (bytes) and seconds.
+
+    Args:
+        edition: "student" (notebooks, book and slides without solutions) or "instructor" (the book as stored).
+        executed: a folder of executed chapters; a chapter missing from it is executed here.
+    """
+    if edition not in ("student", "instructor"):
+        raise ValueError(f"unknown edition {edition!r}; valid: student, instructor")
+    out, for_students, record = Path(out), edition == "student", {}
     chapters = stamp_chapters.chapters()
-    record: dict = {}
-    start = time.time()
-    for chapter in chapters:
-        target = out / "notebooks" / f"{chapter}.ipynb"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(student(read(chapter), chapter), target)
-    record["notebooks"] = {"seconds": round(time.time() - start, 1), **dict(zip(("files", "bytes"),
-                                                                               _size(out / "notebooks")))}
+    if for_students:
+        start = time.time()
+        for chapter in chapters:
+            target = out / "notebooks" / f"{chapter}.ipynb"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(student(read(chapter), chapter), target)
+        _timed(record, "notebooks", start, out / "notebooks")
     if not (html or with_slides):
         return record
-    start = time.time()
-    site = out / "site"
+    start, site = time.time(), out / "site"
     shutil.copytree(ROOT / "book", site / "book", dirs_exist_ok=True, ignore=shutil.ignore_patterns(
         "*.ipynb", ".pytest_cache", "_build", ".ipynb_checkpoints", "_*.json"))
-    for page in INSTRUCTOR_ONLY:
+    for page in INSTRUCTOR_ONLY if for_students else ():
         (site / f"{page}.md").unlink(missing_ok=True)
     for chapter in chapters:
         source = executed / f"{chapter}.ipynb" if executed else None
         nb = nbformat.read(source, as_version=4) if source and source.is_file() else execute(read(chapter))
-        nbformat.write(student(nb, chapter, outputs=True), site / f"{chapter}.ipynb")
+        nbformat.write(student(nb, chapter, outputs=True) if for_students else nb, site / f"{chapter}.ipynb")
     record["executed_seconds"] = round(time.time() - start, 1)
     cfg = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
-    (site / "_config.yml").write_text(yaml.safe_dump(student_config(cfg), sort_keys=False), encoding="utf-8")
+    cfg = student_config(cfg) if for_students else {**cfg, "execute": {**cfg["execute"], "execute_notebooks": "off"}}
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    (site / "_toc.yml").write_text(yaml.safe_dump(student_toc(toc), sort_keys=False), encoding="utf-8")
+    (site / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    (site / "_toc.yml").write_text(yaml.safe_dump(student_toc(toc) if for_students else toc, sort_keys=False),
+                                   encoding="utf-8")
     if html:
         start = time.time()
         proc = subprocess.run([sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build",
                                str(site), "-W", "-n", "--keep-going"], capture_output=True, text=True, timeout=1800)
         record["log"] = proc.stdout + proc.stderr
         if proc.returncode != 0:
-            raise RuntimeError(f"the student book did not build:\n{record['log'][-4000:]}")
-        record["html"] = {"seconds": round(time.time() - start, 1),
-                          **dict(zip(("files", "bytes"), _size(site / "_build" / "html")))}
-    if with_slides:
+            raise RuntimeError(f"the {edition} book did not build:\n{record['log'][-4000:]}")
+        _timed(record, "html", start, site / "_build" / "html")
+    if with_slides and for_students:
         start = time.time()
         (out / "slides").mkdir(parents=True, exist_ok=True)
         for chapter in chapters:
             deck = slides(nbformat.read(site / f"{chapter}.ipynb", as_version=4))
             (out / "slides" / f"{chapter.replace('/', '__')}.slides.html").write_text(deck, encoding="utf-8")
-        record["slides"] = {"seconds": round(time.time() - start, 1),
-                            **dict(zip(("files", "bytes"), _size(out / "slides")))}
+        _timed(record, "slides", start, out / "slides")
     return record
 
 
@@ -408,20 +421,21 @@ def build_course(out: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("student", help="build the student edition")
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--executed", type=Path, help="a folder of executed chapters (<chapter>.ipynb)")
-    s.add_argument("--no-html", action="store_true")
-    s.add_argument("--no-slides", action="store_true")
+    for edition in ("student", "instructor"):
+        s = sub.add_parser(edition, help=f"build the {edition} edition")
+        s.add_argument("--out", type=Path, required=True)
+        s.add_argument("--executed", type=Path, help="a folder of executed chapters (<chapter>.ipynb)")
+        s.add_argument("--no-html", action="store_true")
+        s.add_argument("--no-slides", action="store_true")
     c = sub.add_parser("course", help="write an nbgrader course directory")
     c.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    if args.command == "student":
-        record = build_student(args.out, args.executed, html=not args.no_html, with_slides=not args.no_slides)
+    if args.command in ("student", "instructor"):
+        record = build(args.out, args.command, args.executed, html=not args.no_html, with_slides=not args.no_slides)
         for part in ("notebooks", "html", "slides"):
             if part in record:
                 r = record[part]
-                print(f"student {part}: {r['files']} files, {r['bytes'] / 2**20:.1f} MiB, {r['seconds']} s")
+                print(f"{args.command} {part}: {r['files']} files, {r['bytes'] / 2**20:.1f} MiB, {r['seconds']} s")
     else:
         args.out.mkdir(parents=True, exist_ok=True)
         print("assignments:", ", ".join(build_course(args.out)), f"(in {args.out}/source)")
