@@ -236,6 +236,25 @@ def test_nbgrader_round_trip_stubs_fail_and_solutions_pass(course_dir) -> None:
             assert answer_key.agree(key[grading["grade_id"]]["text"], fresh["text"]), (grading["grade_id"], fresh)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", PART_ONE)
+def test_a_student_chapter_runs_to_the_end_failing_only_in_its_labs(chapter) -> None:
+    """What a student who runs every cell sees: the stubs raise NotImplementedError in the lab's test cells and the
+    cell that uses the lab on the chapter's scene, and every other cell runs (Neuromatch's rule for its notebooks)."""
+    student = editions.student(editions.read(chapter), chapter)
+    written = {m for c in student.cells if c.metadata.get("nbgrader", {}).get("solution")
+               for m in re.findall(r"^def (\w+)", editions.read(chapter).cells[student.cells.index(c)].source, re.M)}
+    lab_use = {cell.id for cell in student.cells if cell.cell_type == "code" and not editions.is_lab(cell)
+               and any(re.search(rf"\b{name}\(", cell.source) for name in written)}
+    done = editions.execute(student, allow_errors=True)
+    errors = {cell.id: out.ename for cell in done.cells if cell.cell_type == "code"
+              for out in cell.outputs if out.output_type == "error"}
+    assert set(errors.values()) <= {"NotImplementedError"}, errors
+    allowed = {c.id for c in student.cells if editions.is_lab(c)} | lab_use
+    assert set(errors) <= allowed, f"cells outside the labs fail: {sorted(set(errors) - allowed)}"
+    assert errors, "the stubs raised nothing"
+
+
 # ------------------------------------------------------------------------------------------------ answer key
 def test_answer_key_is_current_for_every_chapter_and_its_page_follows_it() -> None:
     assert answer_key.check() == [], "run: python tools/answer_key.py <the chapters listed>"

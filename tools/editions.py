@@ -288,8 +288,9 @@ def student_toc(toc: dict) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- execution
-def execute(nb: nbformat.NotebookNode, timeout: int = 600) -> nbformat.NotebookNode:
-    """Execute ``nb`` as a Colab reader would: alone in an empty folder, the toy world, this checkout's ``car``."""
+def execute(nb: nbformat.NotebookNode, timeout: int = 600, allow_errors: bool = False) -> nbformat.NotebookNode:
+    """Execute ``nb`` as a Colab reader would: alone in an empty folder, the toy world, this checkout's ``car``
+    (``allow_errors``: run every cell, errors recorded as outputs, as a student who runs them all)."""
     from nbclient import NotebookClient
 
     nb = copy.deepcopy(nb)
@@ -297,7 +298,7 @@ def execute(nb: nbformat.NotebookNode, timeout: int = 600) -> nbformat.NotebookN
     env.update(PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]), HF_HUB_OFFLINE="1",
                MPLBACKEND="Agg")
     with tempfile.TemporaryDirectory(prefix="editions-") as alone:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
                        resources={"metadata": {"path": alone}}).execute(env=env)  # env: the kernel's
     return nb
 
