@@ -62,8 +62,9 @@ def printed(cell: nbformat.NotebookNode) -> dict:
     return {"text": ANSI.sub("", "".join(text)).rstrip("\n"), "figures": figures}
 
 
-def run_chapter(chapter: str) -> dict:
-    """Execute ``chapter`` and then its solutions; its entry of the key."""
+def run_chapter(chapter: str, keep: Path | None = None) -> dict:
+    """Execute ``chapter`` and then its solutions; its entry of the key. ``keep``: a folder to write the executed
+    chapter to (its outputs, without the solutions' cells)."""
     nb = editions.read(chapter)
     extra = []
     for ex in editions.exercises(nb):
@@ -72,10 +73,11 @@ def run_chapter(chapter: str) -> dict:
     runnable = copy.deepcopy(nb)
     runnable.cells += extra
     done = editions.execute(runnable)
-    chapter_only = copy.deepcopy(done)
-    chapter_only.cells = chapter_only.cells[:len(nb.cells)]
-    (EXECUTED / chapter).parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(chapter_only, EXECUTED / f"{chapter}.ipynb")
+    if keep is not None:
+        chapter_only = copy.deepcopy(done)
+        chapter_only.cells = chapter_only.cells[:len(nb.cells)]
+        (keep / chapter).parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(chapter_only, keep / f"{chapter}.ipynb")
     outputs: dict[int, list] = {}
     for cell in done.cells:
         if "answer_key" in cell.metadata:
@@ -214,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     for chapter in args.chapters or order:
         if chapter not in order:
             raise SystemExit(f"error: {chapter!r} is not a chapter of _toc.yml (e.g. book/cam)")
-        key["chapters"][chapter] = run_chapter(chapter)
+        key["chapters"][chapter] = run_chapter(chapter, keep=EXECUTED)
         print(f"{chapter}: {sum(len(e['outputs']) for e in key['chapters'][chapter]['exercises'])} solution "
               f"blocks, {len(key['chapters'][chapter]['labs'])} lab tests", flush=True)
         key["chapters"] = {c: key["chapters"][c] for c in order if c in key["chapters"]}
