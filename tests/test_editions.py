@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import json
+import os
 import re
 import shutil
 import subprocess
@@ -80,7 +80,8 @@ def test_each_part_one_chapter_has_an_autograded_lab(chapter) -> None:
         assert set(cells) == {"intro", "solution", "visible", "hidden"}, f"{prefix}: {sorted(cells)}"
         grading = {role: c.metadata["nbgrader"] for role, c in cells.items()}
         assert grading["solution"]["solution"] and not grading["solution"]["grade"]
-        assert all(grading[r]["grade"] and grading[r]["locked"] and grading[r]["points"] > 0 for r in ("visible", "hidden"))
+        assert all(grading[r]["grade"] and grading[r]["locked"] and grading[r]["points"] > 0
+                   for r in ("visible", "hidden"))
         assert editions.regions(cells["solution"].source, "BEGIN SOLUTION", "END SOLUTION"), prefix
         assert "assert" in cells["visible"].source and "HIDDEN" not in cells["visible"].source, prefix
         hidden = editions.regions(cells["hidden"].source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
@@ -179,7 +180,7 @@ def test_student_book_config_opens_the_student_branch_and_drops_instructor_pages
 
 
 def _nbgrader(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = dict(__import__("os").environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -225,7 +226,8 @@ def test_nbgrader_round_trip_stubs_fail_and_solutions_pass(course_dir) -> None:
     _nbgrader(["autograde", name, "--create", "--force"], course_dir)
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
         stub, solved = (gb.find_submission(name, s) for s in ("stub", "solved"))
-        assert solved.max_score > 0 and solved.score == solved.max_score, f"solutions: {solved.score}/{solved.max_score}"
+        assert solved.max_score > 0 and solved.score == solved.max_score, \
+            f"solutions: {solved.score}/{solved.max_score}"
         assert stub.score == 0, f"stubs scored {stub.score} of {stub.max_score}"
     graded = nbformat.read(course_dir / "autograded" / "solved" / name / f"{name}.ipynb", as_version=4)
     key = {lab["grade_id"]: lab for entry in answer_key.load()["chapters"].values() for lab in entry["labs"]}

@@ -153,12 +153,13 @@ def page(key: dict) -> str:
                              maxsplit=1)[0].replace("\n", " ")
             out += [f"**Exercise {ex['number']}**{mark} — {first}", ""]
             if not ex["outputs"] and "capstone" in (ex["difficulty"] or ""):
-                out += ["A capstone: its solution in the chapter is a sketch; grade it with its rubric (next page).", ""]
+                out += ["A capstone: its solution in the chapter is a sketch; grade it with its rubric (next page).",
+                        ""]
             elif not ex["outputs"]:
                 out += ["No code to run: the solution is an argument (in the chapter).", ""]
             if (chapter, ex["number"]) in VARIES:
-                out += [f"The solution prints {VARIES[chapter, ex['number']]}, which depend on the machine: the key does "
-                        "not keep them.", ""]
+                out += [f"The solution prints {VARIES[chapter, ex['number']]}, which depend on the machine: the key "
+                        "does not keep them.", ""]
                 continue
             for k, block in enumerate(ex["outputs"], 1):
                 what = [f"{block['figures']} figure(s)"] if block["figures"] else []
