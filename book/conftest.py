@@ -19,10 +19,12 @@ another environment under test (the tests register one for the installed wheel a
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -32,21 +34,13 @@ import pytest
 
 BOOK = Path(__file__).resolve().parent
 ROOT = BOOK.parent
-SOLUTION = re.compile(r"^(`{3,})\{admonition\} Solution[^\n]*\n:class: dropdown\n(.*?)^\1$", re.M | re.S)
-PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.M | re.S)
+_spec = importlib.util.spec_from_file_location("car_book_editions", ROOT / "tools" / "editions.py")
+editions = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))  # the one parser of
+if not hasattr(editions, "solution_code"):                                            # exercises and solutions
+    _spec.loader.exec_module(editions)
 BUDGET = re.compile(r"CPU budget:\*{1,2} toy world under (\d+) s, real CLIP under (\d+) s")
 SOLUTION_TAG = "car-solution"
 _CHAPTERS = pytest.StashKey[dict]()
-
-
-def solution_code(nb: nbformat.NotebookNode) -> list[str]:
-    """The ```python blocks inside the collapsed solutions of a chapter's markdown cells, in order."""
-    blocks = []
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for solution in SOLUTION.finditer(cell.source):
-                blocks += [b.strip("\n") for b in PYTHON_BLOCK.findall(solution.group(2))]
-    return blocks
 
 
 def budget(nb: nbformat.NotebookNode, real: bool) -> int | None:
@@ -87,7 +81,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         alone.mkdir(parents=True)
         nb = nbformat.read(source, as_version=4)
         limit = budget(nb, real)
-        blocks = solution_code(nb) if config.getoption("solutions") else []
+        blocks = editions.solution_code(nb) if config.getoption("solutions") else []
         nb.cells += [nbformat.v4.new_code_cell(code, metadata={"tags": [SOLUTION_TAG]}) for code in blocks]
         if limit is not None:  # nbmake's per-cell timeout: no cell may take longer than the whole chapter may
             nb.metadata.setdefault("execution", {})["timeout"] = limit

@@ -27,6 +27,9 @@ _spec = importlib.util.spec_from_file_location("stamp_chapters", ROOT / "tools" 
 stamp = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(stamp)
 CHAPTERS = stamp.chapters()
+_spec = importlib.util.spec_from_file_location("editions", ROOT / "tools" / "editions.py")
+editions = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(editions)
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +159,54 @@ def test_launch_buttons_open_each_notebook_at_the_pinned_release(built) -> None:
         links = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"',
                            (html / f"{f}.html").read_text(encoding="utf-8"))
         assert stamp.colab_url(f) in links, f"{f}: {links}"
+
+
+# ---------------------------------------------------------------- the student edition, from the same executions
+@pytest.fixture(scope="module")
+def student_site(toy_runs, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("student")
+    record = editions.build(out, "student", executed=toy_runs[0] / "executed")
+    for part in ("notebooks", "html", "slides"):
+        r = record[part]
+        BOOK_TIMES[f"student edition: {part}, {r['files']} files, {r['bytes'] / 2**20:.1f} MiB"] = \
+            {"build": {"seconds": r["seconds"]}}
+    return out, record
+
+
+def test_student_edition_builds_without_warnings(student_site) -> None:
+    warnings = [line for line in student_site[1]["log"].splitlines() if "WARNING:" in line]
+    assert not warnings, "\n".join(warnings[:20])
+    html = student_site[0] / "site" / "_build" / "html"
+    assert not any((html / f"{page}.html").exists() for page in editions.INSTRUCTOR_ONLY)
+    assert (html / "book" / "course.html").exists()
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_no_solution_text_survives_in_the_student_edition(student_site, built, chapter) -> None:
+    """Every file of the student edition that shows the chapter (its page, the page's source, its notebook and its
+    slides) shows none of its solutions; the instructor page, built from the same executed notebook, shows them."""
+    import nbformat
+
+    nb = nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4)
+    out, html = student_site[0], student_site[0] / "site" / "_build" / "html"
+    shown = [html / f"{chapter}.html", out / "notebooks" / f"{chapter}.ipynb",
+             out / "slides" / f"{chapter.replace('/', '__')}.slides.html", *html.glob(f"_sources/{chapter}.*")]
+    for path in shown:
+        assert path.is_file(), path
+        text = path.read_text(encoding="utf-8")
+        assert not editions.leaks(nb, editions.html_text(text) if path.suffix == ".html" else text), path
+    assert editions.leaks(nb, editions.html_text((built[0] / f"{chapter}.html").read_text(encoding="utf-8")))
+
+
+def test_student_badges_and_launch_buttons_open_the_student_notebooks(student_site) -> None:
+    html = student_site[0] / "site" / "_build" / "html"
+    for chapter in CHAPTERS:
+        links = set(re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"',
+                               (html / f"{chapter}.html").read_text(encoding="utf-8")))
+        assert links == {editions.student_colab_url(chapter)}, f"{chapter}: {links}"
+
+
+def test_slides_one_deck_per_chapter(student_site) -> None:
+    for chapter in CHAPTERS:
+        deck = (student_site[0] / "slides" / f"{chapter.replace('/', '__')}.slides.html").read_text(encoding="utf-8")
+        assert "reveal" in deck and deck.count("<section") >= 3, chapter
