@@ -42,6 +42,11 @@ class Photo:
         """The queries that name something in the photo."""
         return tuple(q for q in self.queries if q not in self.absent)
 
+    @property
+    def absent_queries(self) -> tuple[str, ...]:
+        """The queries that name nothing in the photo (the recurrence should remove them)."""
+        return tuple(q for q in self.queries if q in self.absent)
+
 
 PHOTOS: dict[str, Photo] = {
     "astronaut": Photo("astronaut (NASA)", ("astronaut", "American flag", "space shuttle", "dog", "Eiffel Tower"),
