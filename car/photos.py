@@ -69,6 +69,23 @@ PHOTOS: dict[str, Photo] = {
 }
 
 
+#: Queries that name nothing in any of the photos (checked by hand): absent things to add to a photo's own queries,
+#: so that real CLIP faces a vocabulary in which most queries are absent, as CaR does on a benchmark.
+DISTRACTORS: tuple[str, ...] = ("bicycle", "horse", "pizza", "guitar", "umbrella", "banana", "giraffe", "bus",
+                                "sheep", "toilet", "laptop")
+
+
+def vocabulary(key: str, size: int) -> list[str]:
+    """The photo's own queries, then :data:`DISTRACTORS`, ``size`` in all (at most all of both).
+
+    Raises:
+        ValueError: an unknown key (the valid ones are listed).
+    """
+    if key not in PHOTOS:
+        raise ValueError(f"unknown photo {key!r}; available: {', '.join(PHOTOS)}")
+    return list(PHOTOS[key].queries + DISTRACTORS)[:max(size, 0)]
+
+
 def load_photo(key: str) -> np.ndarray:
     """``skimage.data.<key>()`` as uint8 (H, W, 3) RGB.
 

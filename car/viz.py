@@ -80,8 +80,9 @@ def label_colours(names: Sequence[str]) -> np.ndarray:
     A colour within 90° of a hue that the name itself says is never used (``"red square"`` is not painted red).
     Among the others, colours at least 45° from *every* hue named anywhere in ``names`` come first, so that a figure
     showing a blue and a yellow circle paints neither of them in the other's colour (a swatch "blue circle" drawn in
-    yellow next to a "yellow circle" drawn in blue reads as a swapped legend); then the farthest from the name's own
-    hues, in 20° bins so that near-ties keep the palette's order. Colours already given to an earlier name of the
+    yellow next to a "yellow circle" drawn in blue reads as a swapped legend), ordered by their distance from the
+    name's own hues; when they run out, the colours least near any named hue. Distances go in 20° bins, so that
+    near-ties keep the palette's order. Colours already given to an earlier name of the
     same call are skipped while others remain. The result depends only on the names and their order, so the same
     query list gets the same colours in every figure.
     """
@@ -91,8 +92,12 @@ def label_colours(names: Sequence[str]) -> np.ndarray:
     for name in names:
         hues = named_hues(name)
         allowed = [c for c in LABEL_COLOURS if _colour_score(c[1], hues) >= _MIN_HUE_DISTANCE] or list(LABEL_COLOURS)
-        ranked = sorted(allowed, key=lambda c: (_colour_score(c[1], figure_hues) < _FIGURE_HUE_DISTANCE,
-                                                -(_colour_score(c[1], hues) // 20)))
+        def rank(c, hues=hues):  # far from every named hue first (by the name's own hues), then the least near
+            far = _colour_score(c[1], figure_hues)
+            own = -(_colour_score(c[1], hues) // 20)
+            return (0, own, 0) if far >= _FIGURE_HUE_DISTANCE else (1, -(far // 20), own)
+
+        ranked = sorted(allowed, key=rank)
         pick = next((c for c in ranked if c[0] not in used), ranked[0])
         used.add(pick[0])
         out.append(pick[1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from car.photos import PHOTOS, credit_line, load_photo, object_mask
+from car.photos import DISTRACTORS, PHOTOS, credit_line, load_photo, object_mask, vocabulary
 
 
 @pytest.mark.parametrize("key", sorted(PHOTOS))
@@ -31,3 +31,12 @@ def test_photo_names_present_and_absent_queries_and_no_prompt(key) -> None:
 def test_unknown_photo_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="available: astronaut"):
         load_photo("mona lisa")
+
+
+def test_vocabulary_adds_distractors_after_the_photo_s_queries() -> None:
+    assert vocabulary("chelsea", 3) == ["cat", "dog", "sofa"]
+    assert vocabulary("chelsea", 5) == ["cat", "dog", "sofa", *DISTRACTORS[:2]]
+    assert len(vocabulary("rocket", 100)) == len(PHOTOS["rocket"].queries) + len(DISTRACTORS)
+    assert not set(DISTRACTORS) & {q for p in PHOTOS.values() for q in p.queries}
+    with pytest.raises(ValueError, match="available"):
+        vocabulary("mona lisa", 3)
