@@ -429,3 +429,51 @@ def test_agreement_and_forbidden_checks_can_fail(agreement) -> None:
     good = "\n".join(f"| {r['table']} | {r['finding']} | x | y | z |" for r in agreement)
     assert check_agreement(good, agreement)          # wrong numbers
     assert check_agreement("", agreement)            # missing rows
+
+
+# --- the wordings that replaced them, and the toy facts they state ----------------------------------------------
+
+PINNED = [
+    ("clip.ipynb", r"\*sharpens\* the probabilities", "the official double softmax sharpens P for small query sets"),
+    ("clip.ipynb", r"def simulated_true_probability", "the simulation behind the fidelity note"),
+    ("preface.md", r"As the text queries\s+become cleaner, better mask proposals are consequently obtained",
+     "the paper's argument for the later steps, quoted, not asserted as fact"),
+    ("preface.md", r"our hypothesis, not a measurement", "Table 4's mechanism: what is measured and what is not"),
+    ("caa.ipynb", r"close to rank\s+one", "what §8 measures of the toy attention"),
+    ("caa.ipynb", r"did not tune grad-CAM's hyper-parameters", "the paper's hedge (§4.2)"),
+    ("caa.ipynb", r"mask_output=True\)", "§9 shows the paper's form of Eq. 8 beside the official one"),
+    ("tables/table2.ipynb", r"did not tune grad-CAM", "table2 Ex. 2: the paper's hedge, not a property taught as fact"),
+    ("tables/table4.ipynb", r"every row with gray or mask scores above every row without", "the toy rows' split"),
+    ("prompts.ipynb", r"every prompt that grays or blacks out the background keeps the present objects",
+     "the prompts chapter's measured mechanism"),
+    ("toy_world.ipynb", r"full recurrence minus one pruned step", "one sign convention: full − pruned"),
+    ("recurrence.ipynb", r"fundamentally different from these methods", "§2 on CRF-RNN"),
+    ("tables/tableJ.ipynb", r"which its own table contradicts for Context-59", "Table J's text vs its table"),
+    ("tables/table6.ipynb", r"car.CaR`'s default \(`background_exclude: \"none\"`\) keeps it", "car keeps the word"),
+    ("tables/table7.ipynb", r"On RefCOCO it can", "Table 7 Ex. 1: the toy premise is not RefCOCO's"),
+]
+
+
+@pytest.mark.parametrize("name, pattern, why", PINNED, ids=[f"{n}: {w[:30]}" for n, _, w in PINNED])
+def test_new_wordings_stay(name: str, pattern: str, why: str) -> None:
+    text = markdown_of(BOOK / name) + "\n" + code_strings_of(BOOK / name)
+    if name.endswith(".ipynb"):
+        text += "\n" + "\n".join(c.source for c in nbformat.read(BOOK / name, as_version=4).cells)
+    assert re.search(pattern, text), f"{name}: {why} (pattern {pattern!r} not found)"
+
+
+def test_the_toy_table4_split_the_book_states() -> None:
+    """Every toy Table 4 row with gray or mask scores above every row without (preface, table4, prompts)."""
+    from car.toy.tables import toy_table
+
+    rows = {r["label"]: r["values"][0] for r in toy_table("4")["rows"]}
+    fills = [v for k, v in rows.items() if {"gray", "mask"} & set(k.split(" + "))]
+    others = [v for k, v in rows.items() if not {"gray", "mask"} & set(k.split(" + "))]
+    assert min(fills) > max(others), (fills, others)
+
+
+def test_the_later_steps_have_one_sign_convention() -> None:
+    """Every printed comparison of the recurrence with one pruned step is full − pruned (the review found both)."""
+    for name in ("toy_world.ipynb", "recurrence.ipynb", "tables/table2.ipynb"):
+        text = code_strings_of(BOOK / name) + markdown_of(BOOK / name)
+        assert not re.search(r"one pruned step is \{\} from the full|pruned - full|pruned − full", text), name
