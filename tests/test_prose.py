@@ -456,9 +456,9 @@ PINNED = [
 
 @pytest.mark.parametrize("name, pattern, why", PINNED, ids=[f"{n}: {w[:30]}" for n, _, w in PINNED])
 def test_new_wordings_stay(name: str, pattern: str, why: str) -> None:
-    text = markdown_of(BOOK / name) + "\n" + code_strings_of(BOOK / name)
-    if name.endswith(".ipynb"):
-        text += "\n" + "\n".join(c.source for c in nbformat.read(BOOK / name, as_version=4).cells)
+    path = BOOK / name
+    text = path.read_text(encoding="utf-8") if path.suffix == ".md" else \
+        "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)   # markdown and code
     assert re.search(pattern, text), f"{name}: {why} (pattern {pattern!r} not found)"
 
 
