@@ -3,9 +3,9 @@
 :func:`same_object_mass` asks whether a CLIP's attention knows objects: for a patch token inside an object, the
 fraction of its affinity that lands on tokens of the same object — per block, and after each stage of CLIP-ES's
 class-aware affinity (CAA, Eq. 7–8): the mean of the last blocks, Sinkhorn normalisation, symmetrising and the
-matrix power. Chance is the object's own share of the tokens. Real CLIP's attention keeps object structure
-through the normalisation; attention that is the same for every token (close to rank one) does not, and CAA then
-spreads every map over the whole image.
+matrix power. Chance is the object's own share of the tokens. CAA assumes that the attention keeps object
+structure through the normalisation; attention that is the same for every token (close to rank one) does not, and
+CAA then spreads every map over the whole image (what the toy CLIPs measure).
 """
 from __future__ import annotations
 

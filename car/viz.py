@@ -4,7 +4,9 @@ Every chapter plots through these functions, so a figure style is defined once:
 
 * label colours come from :func:`label_colours`, which reads the colour words in each name ("red circle",
   "grass") and never paints a region in (or near) the hue its own name says — the toy world's concept names
-  *are* colours, and a red overlay on a red circle cannot be seen;
+  *are* colours, and a red overlay on a red circle cannot be seen — nor, where the palette allows, in a hue that
+  another name of the same figure says; overlays are hatched (:func:`overlay`), so an object keeps its own colour
+  between the stripes of its label's;
 * heat maps (CAMs, proposals) use the perceptual colormap :data:`CAM_CMAP` over a dimmed gray copy of the
   image, with a colour bar;
 * legends sit outside the axes, so they cover no data.
@@ -32,6 +34,7 @@ LABEL_COLOURS: tuple[tuple[str, tuple[int, int, int]], ...] = (
     ("red", (230, 25, 40)),
     ("teal", (0, 140, 130)),
     ("white", (255, 255, 255)),
+    ("black", (0, 0, 0)),
 )
 
 # Hue (degrees) that a word in a label names: the toy colours, common colour words and the toy stuff whose
@@ -43,6 +46,7 @@ NAMED_HUES: dict[str, float] = {
 }
 
 _MIN_HUE_DISTANCE = 90.0  # degrees; a label colour closer than this to a hue its name says is never used
+_FIGURE_HUE_DISTANCE = 45.0  # degrees; colours at least this far from every hue named in the figure come first
 
 
 def _hue(rgb) -> float | None:
@@ -73,20 +77,28 @@ def _colour_score(rgb, hues: Sequence[float]) -> float:
 def label_colours(names: Sequence[str]) -> np.ndarray:
     """One colour per name, uint8 (N, 3) RGB, that never uses the hue a name's own words say.
 
-    Each name gets the candidate of :data:`LABEL_COLOURS` farthest in hue from the colours its words name
-    (``"blue circle"`` → yellow, ``"red square"`` → cyan, ``"green triangle"`` → magenta), skipping colours
-    already given to an earlier name of the same call; a colour within 90° of a named hue is never used. Names
-    without colour words take the candidates in order. The result depends only on the names and their order,
-    so the same query list gets the same colours in every figure.
+    A colour within 90° of a hue that the name itself says is never used (``"red square"`` is not painted red).
+    Among the others, colours at least 45° from *every* hue named anywhere in ``names`` come first, so that a figure
+    showing a blue and a yellow circle paints neither of them in the other's colour (a swatch "blue circle" drawn in
+    yellow next to a "yellow circle" drawn in blue reads as a swapped legend), ordered by their distance from the
+    name's own hues; when they run out, the colours least near any named hue. Distances go in 20° bins, so that
+    near-ties keep the palette's order. Colours already given to an earlier name of the
+    same call are skipped while others remain. The result depends only on the names and their order, so the same
+    query list gets the same colours in every figure.
     """
+    figure_hues = [h for name in names for h in named_hues(name)]
     out: list[tuple[int, int, int]] = []
     used: set[str] = set()
     for name in names:
         hues = named_hues(name)
-        # farthest first, in 20° bins so that near-ties keep the candidates' order (cyan before teal)
-        ranked = sorted(LABEL_COLOURS, key=lambda c: -(_colour_score(c[1], hues) // 20)) if hues else list(LABEL_COLOURS)
-        allowed = [c for c in ranked if _colour_score(c[1], hues) >= _MIN_HUE_DISTANCE]
-        pick = next((c for c in allowed if c[0] not in used), allowed[0] if allowed else ranked[0])
+        allowed = [c for c in LABEL_COLOURS if _colour_score(c[1], hues) >= _MIN_HUE_DISTANCE] or list(LABEL_COLOURS)
+        def rank(c, hues=hues):  # far from every named hue first (by the name's own hues), then the least near
+            far = _colour_score(c[1], figure_hues)
+            own = -(_colour_score(c[1], hues) // 20)
+            return (0, own, 0) if far >= _FIGURE_HUE_DISTANCE else (1, -(far // 20), own)
+
+        ranked = sorted(allowed, key=rank)
+        pick = next((c for c in ranked if c[0] not in used), ranked[0])
         used.add(pick[0])
         out.append(pick[1])
     return np.array(out, np.uint8).reshape(len(out), 3)
@@ -98,9 +110,14 @@ def palette(n: int, seed: int = 0) -> np.ndarray:
     return np.array([[int(255 * c) for c in colorsys.hsv_to_rgb(h, 0.85, 0.95)] for h in hues], np.uint8).reshape(n, 3)
 
 
-def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.55, colours: np.ndarray | None = None,
+def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.7, colours: np.ndarray | None = None,
             contours: bool = True, names: Sequence[str] | None = None) -> np.ndarray:
-    """Blend a label map onto an image.
+    """Draw a label map onto an image so that each labelled object stays visible.
+
+    Each label is a diagonal hatch: every other stripe is tinted with the label's colour (``alpha``), the stripes
+    between keep the image's own pixels, so an object's own colour is never hidden by its label (a red circle
+    labelled cyan still shows red); ``contours`` outline each region in its colour. The stripes are about 1/32 of
+    the shorter side wide (2 pixels on a 64-pixel toy image).
 
     Args:
         image: uint8 (H, W, 3) RGB.
@@ -115,10 +132,15 @@ def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.55, colours:
     if colours is None:
         colours = label_colours(names) if names is not None and len(names) >= n else palette(max(n, 1))
     out = image.astype(np.float32).copy()
+    h, w = labels.shape
+    period = max(2, min(h, w) // 32)
+    rows, cols = np.indices((h, w))
+    stripe = ((rows + cols) // period) % 2 == 0
     for i in range(n):
         m = labels == i
         if m.any():
-            out[m] = (1 - alpha) * out[m] + alpha * colours[i]
+            tint = m & stripe
+            out[tint] = (1 - alpha) * out[tint] + alpha * colours[i]
             if contours:
                 cs = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0]
                 cv2.drawContours(out, cs, -1, [float(c) for c in colours[i]], 1)

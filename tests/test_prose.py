@@ -5,13 +5,16 @@ hand-picked pattern, reads the number the sentence names, and compares it with t
 ``car.paper``: a typo, an invented number or a paper-table change makes it fail. The agreement tables typed
 into the preface and the Part II overview are compared with ``car.figures.toy_agreement()`` (computed from
 ``car.paper`` and the toy tables), so they fail when the toy models change and the copies are not updated.
-Known wrong statements from the pedagogy review (2026-12-01, §3) must not come back.
+Known wrong statements from the pedagogy reviews (2026-12-01 §3, 2026-12-02 §1–§3) must not come back, in the
+markdown nor in the strings that code cells pass as figure titles, axis labels, legend labels and captions; the
+wordings that replaced them are pinned, and so are the toy facts they state.
 
 Every check is a function ``text -> list of errors``, and ``test_checks_can_fail`` feeds each a wrong
 sentence: a check that cannot fail is a defect.
 """
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -28,6 +31,65 @@ def markdown_of(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     nb = nbformat.read(path, as_version=4)
     return "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+#: calls whose string arguments are a figure's words: titles, axis labels (positional or keyword)
+TITLE_CALLS = {"set_title", "suptitle", "title", "set_xlabel", "set_ylabel", "xlabel", "ylabel"}
+#: keyword arguments that carry a figure's or a table's words, whatever the call
+TITLE_KEYWORDS = {"title", "suptitle", "label", "xlabel", "ylabel", "caption", "titles"}
+
+
+def _words(node: ast.AST) -> list[str]:
+    """The text of a string, f-string (placeholders as "{}") or list/tuple of them; [] for anything else."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.JoinedStr):
+        return ["".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)]
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [w for e in node.elts for w in _words(e)]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _words(node.left) + _words(node.right)
+    return []
+
+
+def _code_tree(source: str) -> ast.AST:
+    """A code cell parsed as Python, its IPython lines (``%magic``, ``!shell``) read as ``pass``."""
+    lines = [line[:len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!")) else line
+             for line in source.splitlines()]
+    return ast.parse("\n".join(lines))
+
+
+def titles_of(source: str) -> list[str]:
+    """The strings a code cell passes as titles, axis labels, legend labels and captions."""
+    out = []
+    for node in ast.walk(_code_tree(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if name in TITLE_CALLS:
+            out += [w for a in node.args for w in _words(a)]
+        out += [w for k in node.keywords if k.arg in TITLE_KEYWORDS for w in _words(k.value)]
+    return out
+
+
+def strings_of(source: str) -> list[str]:
+    """Every string constant of a code cell (what it prints, too)."""
+    return [w for node in ast.walk(_code_tree(source)) if isinstance(node, (ast.Constant, ast.JoinedStr))
+            for w in _words(node)]
+
+
+def code_titles_of(path: Path) -> str:
+    if path.suffix == ".md":
+        return ""
+    nb = nbformat.read(path, as_version=4)
+    return "\n".join(t for c in nb.cells if c.cell_type == "code" for t in titles_of(c.source))
+
+
+def code_strings_of(path: Path) -> str:
+    if path.suffix == ".md":
+        return ""
+    nb = nbformat.read(path, as_version=4)
+    return "\n".join(t for c in nb.cells if c.cell_type == "code" for t in strings_of(c.source))
 
 
 def chapter(name: str) -> str:
@@ -189,27 +251,30 @@ def test_each_pattern_still_finds_its_citation(check) -> None:
 
 # --- the agreement tables ---------------------------------------------------------------------------------------
 
-def agreement_rows_in(text: str) -> dict[str, tuple[str, str, str, str]]:
-    """The rows of the typed agreement table: finding → (table, paper, toy, verdict)."""
+def agreement_rows_in(text: str) -> dict[str, tuple[str, str, str, str, str]]:
+    """The rows of the typed agreement table: finding → (table, paper, toy, holds when, verdict)."""
     rows = {}
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 5 and cells[0] in {"1", "2", "3", "4", "5", "6", "7", "8", "I", "J"}:
-            rows[cells[1]] = (cells[0], cells[2], cells[3], cells[4])
+        if len(cells) == 6 and cells[0] in {"1", "2", "3", "4", "5", "6", "7", "8", "I", "J"}:
+            rows[cells[1]] = (cells[0], cells[2], cells[3], cells[4], cells[5])
     return rows
 
 
 def check_agreement(text: str, computed: list[dict]) -> list[str]:
     fmt = lambda v: "—" if v is None else f"{v:+.1f}"  # noqa: E731
+    minus = lambda c: c.replace("−", "-")  # noqa: E731
     typed = agreement_rows_in(text)
     errors = []
     for r in computed:
-        want = (r["table"], fmt(r["paper"]), fmt(r["toy"]), r["verdict"])
+        want = (r["table"], fmt(r["paper"]), fmt(r["toy"]), minus(r["holds"]), r["verdict"])
         got = typed.get(r["finding"])
         if got is None:
             errors.append(f"agreement row missing: {r['finding']!r}")
-        elif tuple(c.replace("−", "-") for c in got) != want:
+        elif tuple(minus(c) for c in got) != want:
             errors.append(f"agreement row {r['finding']!r}: typed {got}, computed {want}")
+    stale = set(typed) - {r["finding"] for r in computed}
+    errors += [f"agreement row no longer computed: {f!r}" for f in sorted(stale)]
     return errors
 
 
@@ -226,14 +291,34 @@ def test_typed_agreement_tables_match_the_computed_one(name: str, agreement) -> 
     assert not errors, errors
 
 
+WARNING_BOX = re.compile(r"```\{admonition\} Where the toy world goes the other way \(✗\) or cannot tell \(≈\)\n"
+                         r"(.*?)\n```", re.S)
+NUMBER_WORDS = {1: "One", 2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven"}
+
+
 def test_agreement_marks_the_known_inversions(agreement) -> None:
     verdict = {r["finding"]: r["verdict"] for r in agreement}
     assert verdict["the recurrence is vital"] == "✓"
-    # the three inversions the book warns about beside its figures; if the toy models change and one of these
+    # the inversions the book warns about beside its figures; if the toy models change and one of these
     # flips, the warning boxes (and this test) must be updated together
     assert verdict["CAA beats plain grad-CAM"] == "✗"
     assert verdict["ViT-L/14 is the better classifier g"] == "✗"
     assert verdict["context-keeping prompts beat the black mask"] == "✗"
+    assert verdict["the later steps beat one pruned step (asserted in §1, no table row)"] == "≈"
+
+
+@pytest.mark.parametrize("name", ["preface.md", "tables/overview.md"])
+def test_warning_boxes_name_every_inverted_and_tied_table(name: str, agreement) -> None:
+    boxes = WARNING_BOX.findall(chapter(name))
+    assert len(boxes) == 1, f"{name}: one warning box 'Where the toy world goes the other way (✗) or cannot tell (≈)'"
+    box = boxes[0]
+    for r in agreement:
+        if r["verdict"] in "✗≈":
+            assert f"Table {r['table']}" in box, f"{name}: the box does not name Table {r['table']} ({r['finding']})"
+    if name == "tables/overview.md":   # the overview counts them
+        for mark, word in (("✗", "inverted"), ("≈", "ties")):
+            n = sum(r["verdict"] == mark for r in agreement)
+            assert re.search(rf"\b{NUMBER_WORDS[n]}\b[^.]*\b{word}\b", box), f"{name}: expected '{NUMBER_WORDS[n]} … {word}'"
 
 
 # --- statements the review found wrong --------------------------------------------------------------------------
@@ -255,7 +340,31 @@ FORBIDDEN = [
     (r"\*\*paper\*\* \(§3\.3\): one softmax of the cosine", "averaging templates is CLIP's convention, not §3.3's"),
     (r"scores of the survivors\s+\*rise\*", "the recurrence chapter's own table shows 1.00 → 1.00"),
     (r"`background=\(\)` is Table 6's", "Table 6's first row uses the literal query \"None\""),
+    # round 2 (pedagogy-2026-12-02)
+    (r"thin red ellipse|hides small objects|ellipse covers much of a small object",
+     "Table 4: the toy rows split by gray/mask, and the circle of a scattered proposal encloses much of the image"),
+    (r"flatter probabilities|compresses probabilities",
+     "the official double softmax sharpens P_ii for small query sets (the clip chapter's chart and simulation)"),
+    (r"attention is (?:not )?object-aligned|not object-aligned",
+     "measured: a rank-one saliency profile that Sinkhorn divides away; the paper gives no reason (§4.2 hedges)"),
+    (r"stops at its boundary", "the official CAA masks the input CAM, so the output spreads wherever A² reaches"),
+    (r"Table 5 is flat in both worlds", "the toy Table 5 rows move by several points"),
+    (r"groups together are not the toy's best row", "all three groups are the toy's best row (a tie)"),
+    (r"CaR leads there too", "on Context-59 PACL (50.1) is ahead of CaR (39.5)"),
+    (r"and most that do", "CaR beats every method with extra data too (Table 1's Δ row)"),
+    (r"closer relative is CRF-RNN", "§2: 'fundamentally different from these methods'"),
+    (r"reports CaR's frame-by-frame", "the paper states no video procedure"),
+    (r"per-expression IoU", "referring mIoU is per sample (a referred object, its sentences merged)"),
+    (r"\b[Tt]wo tiny CLIPs", "the toy world ships three tiny CLIPs (toy-b, toy-l, toy-b4)"),
+    (r"10\^\{-7\}", "car's min–max guard is the official 1e-15 (car/cam.py MINMAX_EPS)"),
+    (r"drops such words; the official code does not", "car keeps every background word by default, as the official code"),
+    (r"a superset of Table 4's rows", "Table 4's triple circle + blur + gray is not among the 6 kinds and 15 pairs"),
+    (r"does not clearly beat one pruned step", "report the signed difference: full recurrence − one pruned step"),
 ]
+
+#: development words that must not reach a student (markdown and every string of a code cell)
+DEVELOPMENT = [r"[Tt]he issue that", r"Development note", r"design targets?\b", r"target 3", r"\bmet / missed\b",
+               r"'met' if", r"\(car before this row\)"]
 
 
 def check_forbidden(text: str) -> list[str]:
@@ -264,8 +373,26 @@ def check_forbidden(text: str) -> list[str]:
 
 @pytest.mark.parametrize("path", ALL_CHAPTERS, ids=lambda p: p.relative_to(BOOK).as_posix())
 def test_known_wrong_statements_stay_fixed(path: Path) -> None:
-    errors = check_forbidden(markdown_of(path))
+    errors = check_forbidden(markdown_of(path) + "\n" + code_titles_of(path))
     assert not errors, errors
+
+
+def check_development_words(text: str) -> list[str]:
+    return [f"development word: {m.group(0)!r}" for pattern in DEVELOPMENT for m in re.finditer(pattern, text)]
+
+
+@pytest.mark.parametrize("path", ALL_CHAPTERS, ids=lambda p: p.relative_to(BOOK).as_posix())
+def test_no_development_scaffolding_for_students(path: Path) -> None:
+    errors = check_development_words(markdown_of(path) + "\n" + code_strings_of(path))
+    assert not errors, errors
+
+
+def test_code_titles_are_scanned() -> None:
+    cell = ('%matplotlib inline\nfig = show(x, suptitle=f"{WORLD}: all 21 prompts of Table 4 for {q!r}")\n'
+            'ax.set_title("a " + "b")\nax.set(xlabel="η")\nplot(a, b, "mean P", label="x")\nprint("not a title")')
+    assert titles_of(cell) == ["{}: all 21 prompts of Table 4 for {}", "a ", "b", "η", "x"]
+    assert check_forbidden("\n".join(titles_of(cell)))
+    assert "not a title" in strings_of(cell) and check_development_words("print('Development note')")
 
 
 def test_ledger_names_the_paper_grad_cam_layer() -> None:
@@ -296,3 +423,51 @@ def test_agreement_and_forbidden_checks_can_fail(agreement) -> None:
     good = "\n".join(f"| {r['table']} | {r['finding']} | x | y | z |" for r in agreement)
     assert check_agreement(good, agreement)          # wrong numbers
     assert check_agreement("", agreement)            # missing rows
+
+
+# --- the wordings that replaced them, and the toy facts they state ----------------------------------------------
+
+PINNED = [
+    ("clip.ipynb", r"\*sharpens\* the probabilities", "the official double softmax sharpens P for small query sets"),
+    ("clip.ipynb", r"def simulated_true_probability", "the simulation behind the fidelity note"),
+    ("preface.md", r"As the text queries\s+become cleaner, better mask proposals are consequently obtained",
+     "the paper's argument for the later steps, quoted, not asserted as fact"),
+    ("preface.md", r"our hypothesis, not a measurement", "Table 4's mechanism: what is measured and what is not"),
+    ("caa.ipynb", r"close to rank\s+one", "what §8 measures of the toy attention"),
+    ("caa.ipynb", r"did not tune grad-CAM's hyper-parameters", "the paper's hedge (§4.2)"),
+    ("caa.ipynb", r"mask_output=True\)", "§9 shows the paper's form of Eq. 8 beside the official one"),
+    ("tables/table2.ipynb", r"did not tune grad-CAM", "table2 Ex. 2: the paper's hedge, not a property taught as fact"),
+    ("tables/table4.ipynb", r"every row with gray or mask scores above every row without", "the toy rows' split"),
+    ("prompts.ipynb", r"every prompt that grays or blacks out the background keeps the present objects",
+     "the prompts chapter's measured mechanism"),
+    ("toy_world.ipynb", r"full recurrence minus one pruned step", "one sign convention: full − pruned"),
+    ("recurrence.ipynb", r"fundamentally different from these methods", "§2 on CRF-RNN"),
+    ("tables/tableJ.ipynb", r"which its own table contradicts for Context-59", "Table J's text vs its table"),
+    ("tables/table6.ipynb", r"car.CaR`'s default \(`background_exclude: \"none\"`\) keeps it", "car keeps the word"),
+    ("tables/table7.ipynb", r"On RefCOCO it can", "Table 7 Ex. 1: the toy premise is not RefCOCO's"),
+]
+
+
+@pytest.mark.parametrize("name, pattern, why", PINNED, ids=[f"{n}: {w[:30]}" for n, _, w in PINNED])
+def test_new_wordings_stay(name: str, pattern: str, why: str) -> None:
+    path = BOOK / name
+    text = path.read_text(encoding="utf-8") if path.suffix == ".md" else \
+        "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)   # markdown and code
+    assert re.search(pattern, text), f"{name}: {why} (pattern {pattern!r} not found)"
+
+
+def test_the_toy_table4_split_the_book_states() -> None:
+    """Every toy Table 4 row with gray or mask scores above every row without (preface, table4, prompts)."""
+    from car.toy.tables import toy_table
+
+    rows = {r["label"]: r["values"][0] for r in toy_table("4")["rows"]}
+    fills = [v for k, v in rows.items() if {"gray", "mask"} & set(k.split(" + "))]
+    others = [v for k, v in rows.items() if not {"gray", "mask"} & set(k.split(" + "))]
+    assert min(fills) > max(others), (fills, others)
+
+
+def test_the_later_steps_have_one_sign_convention() -> None:
+    """Every printed comparison of the recurrence with one pruned step is full − pruned (the review found both)."""
+    for name in ("toy_world.ipynb", "recurrence.ipynb", "tables/table2.ipynb"):
+        text = code_strings_of(BOOK / name) + markdown_of(BOOK / name)
+        assert not re.search(r"one pruned step is \{\} from the full|pruned - full|pruned − full", text), name
