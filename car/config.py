@@ -38,7 +38,7 @@ def register_config_dir(world: str, path: Path) -> None:
 
 
 def _world_dirs() -> dict[str, Path]:
-    from car.world import register_worlds
+    from car.plugins import register_worlds
 
     register_worlds()
     return CONFIG_DIRS
@@ -89,7 +89,6 @@ class CaRConfig:
     #                               "paper": keep P_ii >= θ, the set may become empty (Eq. 6, Alg. 1)
 
     # --- mask proposal generator (§3.3, CLIP-ES) ---
-    cam_method: str = "caa"  # "caa" (CLIP-ES CAM + class-aware affinity) or "gradcam" (Table 2)
     cam_text: str = "official"  # "official": raw query at step 1, cam_template from step 2 on;
     #                             "template": cam_template at every step; "raw": never templated
     cam_template: str = "a clean origami {}."  # official CAM / background template
@@ -144,6 +143,11 @@ class CaRConfig:
     sam_hq: bool = True  # official: HQ-SAM (``pip install segment-anything-hq``); False = the original SAM
     sam_points_per_side: int = 64  # official config 64 (SamAutomaticMaskGenerator's class default: 32)
 
+    # --- the proposer and the single-pass peers' protocol (beyond the paper: car.proposers, car.peers) ---
+    proposer: str = "caa"  # f's proposal generator, a name of car.proposers.list_proposers(): "caa" = CLIP-ES CAM
+    #                        + class-aware affinity (the paper), "gradcam" (Table 2), or a single-pass peer's dense
+    #                        maps (car.peers)
+
     # --- evaluation protocol (dataset readers) ---
     gres_targets: str = "first"  # official GReferDataset: the first target's mask; "union": every target (GRES)
     davis_protocol: str = "unsupervised"  # Ref-DAVIS J&F: "unsupervised" = davis2017 unsupervised protocol on
@@ -177,7 +181,6 @@ def _validated(cfg: CaRConfig) -> CaRConfig:
     for key, valid in {
         "mode": ("semantic", "refer"),
         "theta_rule": ("official", "paper"),
-        "cam_method": ("caa", "gradcam"),
         "cam_text": ("official", "template", "raw"),
         "classifier_score": ("official", "paper"),
         "classifier_crop": ("center", "resize"),
@@ -226,7 +229,7 @@ _ABLATION_NOTES = {  # what the paper leaves open about a table's rows, said in 
 def ablation_setting(cell: paper.PaperCell) -> tuple[str, dict[str, Any]]:
     """The base preset of an ablation cell of Tables 2-6 and the fields its row sets, read from the row.
 
-    Table 2: ``recurrence``, ``cam_method``; Table 3: the backbones; Table 4: ``prompts``; Table 5: ``eta``,
+    Table 2: ``recurrence``, ``proposer``; Table 3: the backbones; Table 4: ``prompts``; Table 5: ``eta``,
     ``theta``, ``lam``; Table 6: ``background``. The base is ``voc`` or ``coco`` by the cell's dataset.
 
     Raises:
@@ -238,7 +241,7 @@ def ablation_setting(cell: paper.PaperCell) -> tuple[str, dict[str, Any]]:
     meta = row.meta
     match cell.table:
         case "2":
-            changes = {"recurrence": meta["w/ recurrence?"], "cam_method": _CAMS[meta["CAM"]]}
+            changes = {"recurrence": meta["w/ recurrence?"], "proposer": _CAMS[meta["CAM"]]}
         case "3":
             changes = {"proposal_model": _OPEN_CLIP[meta["Mask Proposal Generator f"]],
                        "classifier_model": _OPEN_CLIP[meta["Mask Classifier g"]]}

@@ -121,7 +121,8 @@ class Segmenter:
         self._bundles: dict[tuple[str, str | None], Any] = {}
 
     def _bundle(self, name: str, pretrained: str | None):
-        from car.backbones import TOY_MODELS, load_clip
+        from car.backbones import load_clip
+        from car.toy.models import TOY_MODELS
 
         key = (name, pretrained)
         if key not in self._bundles:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from car.backbones import ClipBundle, blocks, embed_patches, encode_text, image_tensor, run_blocks, to_rgb_uint8
 from car.cam import upsample
-from car.model import check_queries
+from car.queries import check_queries
 from car.vocab import CAM_TEMPLATE, background_queries
 
 

@@ -146,14 +146,14 @@ def test_referring_presets() -> None:
 # Each ablation row of Tables 2-6 resolves to a preset: its base setting with exactly the ablated fields
 # changed, holding the row's values as car.paper stores them (translated here, not by car.config).
 # ---------------------------------------------------------------------------------------------
-ABLATED = {"2": {"recurrence", "cam_method"}, "3": {"proposal_model", "classifier_model"}, "4": {"prompts"},
+ABLATED = {"2": {"recurrence", "proposer"}, "3": {"proposal_model", "classifier_model"}, "4": {"prompts"},
            "5": {"eta", "theta", "lam"}, "6": {"background"}}
 
 
 def _holds_row(cfg: CaRConfig, key: str, row: paper.PaperRow) -> bool:
     m = row.meta
     if key == "2":
-        return (cfg.recurrence, cfg.cam_method) == (m["w/ recurrence?"], "gradcam" if "gradCAM" in m["CAM"] else "caa")
+        return (cfg.recurrence, cfg.proposer) == (m["w/ recurrence?"], "gradcam" if "gradCAM" in m["CAM"] else "caa")
     if key == "3":
         f, g = m["Mask Proposal Generator f"], m["Mask Classifier g"]
         return (cfg.proposal_model, cfg.classifier_model) == (f.replace("/", "-"), g.replace("/", "-"))
@@ -182,7 +182,7 @@ def test_every_ablation_row_resolves_to_its_setting(key: str) -> None:
 
 def test_ablation_presets_by_name() -> None:
     assert load_config("voc_no_recurrence").recurrence is False
-    assert load_config("voc_gradcam").cam_method == "gradcam"
+    assert load_config("voc_gradcam").proposer == "gradcam"
     assert load_config("voc_bg_none").background == ()
     assert load_config("voc_bg_terrestrial_man_made").background == ("terrestrial", "man_made")
     assert load_config("coco_prop_l14_cls_b16").proposal_model == "ViT-L-14"

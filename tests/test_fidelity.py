@@ -227,7 +227,8 @@ def _toy_case(family: str):
 
 @pytest.fixture(scope="module")
 def toy_models():
-    from car.backbones import TOY_MODELS, load_clip
+    from car.backbones import load_clip
+    from car.toy.models import TOY_MODELS
 
     return {name: load_clip(name) for name in TOY_MODELS}
 

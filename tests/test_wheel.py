@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 import car
 from car import list_configs, load_clip, load_config
-from car.backbones import TOY_MODELS
+from car.toy.models import TOY_MODELS
 from car.toy import tables
 from car.toy.segmenter import ToySegmenter
 

@@ -105,7 +105,7 @@ def table2(proposal_model: str | None = None, classifier_model: str | None = Non
     return {"columns": ["w/ recurrence?", "CAM", "mIoU"],
             "rows": [{"label": label, "values": [rec if steps is None else "pruned once",
                                                  "CLIP-ES" if cam == "caa" else "gradCAM",
-                                                 _run(cfg.replace(recurrence=rec, cam_method=cam, max_steps=steps))]}
+                                                 _run(cfg.replace(recurrence=rec, proposer=cam, max_steps=steps))]}
                      for label, rec, cam, steps in rows]}
 
 
