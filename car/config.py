@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from car import paper
+from car.vocab import TEMPLATE_SETS
 
 CONFIG_DIR = Path(__file__).parent / "configs"  # presets of the paper's tables
 #: More preset folders by world, registered by the worlds (:func:`register_config_dir`; the toy world's "toy").
@@ -146,7 +147,22 @@ class CaRConfig:
     # --- the proposer and the single-pass peers' protocol (beyond the paper: car.proposers, car.peers) ---
     proposer: str = "caa"  # f's proposal generator, a name of car.proposers.list_proposers(): "caa" = CLIP-ES CAM
     #                        + class-aware affinity (the paper), "gradcam" (Table 2), or a single-pass peer's dense
-    #                        maps (car.peers)
+    #                        maps ("maskclip", "sclip", "clearclip", "naclip", "scclip")
+    dense_templates: str = "imagenet80"  # text templates of the peers and of a dense proposer (a name of
+    #                                      car.vocab.TEMPLATE_SETS, embeddings averaged); "cam" = CaR's CAM texts
+    dense_logit_scale: float = 40.0  # the peers' softmax temperature over [queries; background] (SCLIP, NACLIP: 40)
+    short_side: int | None = None  # protocol resize: the shorter side to this many px (the longer at most 2048)
+    #                                before every pass (peers: 336, Cityscapes 560); None = ``working_size``'s rule
+    slide_crop: int | None = None  # the dense peers' sliding window, px (protocol: 224); None = one whole-image pass
+    slide_stride: int = 112  # the window's stride, px (protocol: 112)
+    prob_thd: float = 0.0  # a peer's pixel whose best class probability is below this is background (protocol: 0.1
+    #                        on the three sets with background: VOC-21, PC-60, COCO-Object)
+    class_names: str | None = None  # class-name file with synonyms (car.queries.load_names: the peers' SCLIP files);
+    #                                 every name is a query and a class wins where one of its names wins; None =
+    #                                 the dataset's own names
+    pamr: bool = False  # NACLIP's PAMR refinement of the dense logits (off unless named; NACLIP's default: on)
+    pamr_steps: int = 10  # PAMR iterations (NACLIP: 10)
+    pamr_dilations: tuple[int, ...] = (8, 16)  # PAMR neighbourhood dilations, px (NACLIP: 8, 16)
 
     # --- evaluation protocol (dataset readers) ---
     gres_targets: str = "first"  # official GReferDataset: the first target's mask; "union": every target (GRES)
@@ -193,6 +209,9 @@ def _validated(cfg: CaRConfig) -> CaRConfig:
     }.items():
         if getattr(cfg, key) not in valid:
             raise ValueError(f"config {cfg.name!r}: {key}={getattr(cfg, key)!r}; valid: {', '.join(valid)}")
+    if cfg.dense_templates != "cam" and cfg.dense_templates not in TEMPLATE_SETS:
+        raise ValueError(f"config {cfg.name!r}: dense_templates={cfg.dense_templates!r}; valid: cam, "
+                         f"{', '.join(TEMPLATE_SETS)}")
     for key in ("eta", "theta", "lam"):
         value = getattr(cfg, key)
         if not 0.0 <= value <= 1.0:

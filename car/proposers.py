@@ -8,7 +8,10 @@ A proposer splits its work the way SAM's predictor does:
   and the background queries' (the queries removed by the recurrence no longer compete).
 
 Built in (registered here): ``gradcam`` (CLIP-ES's grad-CAM, Table 2's "gradCAM" row) and ``caa`` (grad-CAM refined
-by the class-aware affinity, the paper's f), whose bodies are :mod:`car.cam` and :mod:`car.affinity`.
+by the class-aware affinity, the paper's f), whose bodies are :mod:`car.cam` and :mod:`car.affinity`; and one
+``DenseProposer`` per single-pass peer of :mod:`car.peers` (``maskclip``, ``sclip``, ``clearclip``, ``naclip``,
+``scclip``): its maps are the peer's softmax over [surviving queries; background] at each pixel, so CaR's
+recurrence prunes the queries the classifier rejects and the survivors' maps sharpen.
 
 A new proposer is one subclass and one line: ``register_proposer("mine", Mine)``, then ``CaR(config=...,
 proposer="mine")``. :mod:`car.official` and :mod:`car.bench` read :attr:`Proposer.official` /
@@ -17,6 +20,7 @@ proposer="mine")``. :mod:`car.official` and :mod:`car.bench` read :attr:`Propose
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Any, ClassVar, ContextManager, NamedTuple, Protocol, Sequence
 
 import numpy as np
@@ -24,6 +28,7 @@ import torch
 
 from car import affinity as caa
 from car import cam as cam_mod
+from car import peers
 from car.backbones import ClipBundle
 from car.config import CaRConfig
 from car.queries import cam_texts, template_rows
@@ -142,6 +147,52 @@ class CAA(GradCAM):
     uses_affinity = True
 
 
+@dataclass(frozen=True)
+class DenseState:
+    """A dense proposer's per-image state: the peer's patch features (:class:`car.peers.DenseFeatures`) and the
+    working image (PAMR refines with its colours)."""
+
+    features: peers.DenseFeatures
+    image: np.ndarray
+
+
+class DenseProposer(Proposer):
+    """A single-pass peer's dense maps as CaR's proposals (:mod:`car.peers`).
+
+    encode: the peer's patch features over the config's windows (``slide_crop`` / ``slide_stride``; one pass when
+    unset). propose: patch–text cosines of [queries; background] up-sampled to the image, PAMR when ``pamr``, then
+    the softmax over them at ``dense_logit_scale`` (each peer's own post-processing); a query's proposal is its
+    probability, float (N, H, W) in [0, 1]. Texts: the ``dense_templates`` ("imagenet80": the peers' 80 templates,
+    averaged; "cam": the CAM template).
+    """
+
+    backward_per_query = False
+    peer: ClassVar[str] = ""
+
+    def query_texts(self, queries: Sequence[str], step: int) -> list[list[str]]:
+        return template_rows(peers.dense_templates(self.config), queries)
+
+    def background_texts(self, words: Sequence[str]) -> list[list[str]]:
+        return template_rows(peers.dense_templates(self.config), words)
+
+    def encode(self, image: np.ndarray) -> DenseState:
+        cfg = self.config
+        with self.host.stage("cam_forward"), self.host.autocast(self.bundle):
+            feats = peers.dense_features(self.peer, self.bundle, image, cfg.slide_crop, cfg.slide_stride)
+        self.host.count("cam_backbone_forwards", len(feats.windows))
+        return DenseState(feats, image)
+
+    def propose(self, state: DenseState, text: torch.Tensor, background: torch.Tensor,
+                step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config
+        with self.host.stage("cam_forward"):
+            logits = peers.window_logits(state.features, torch.cat([text, background]))  # (N + K, H, W)
+            if cfg.pamr:
+                logits = peers.pamr(state.image, logits, cfg.pamr_steps, cfg.pamr_dilations)
+            maps = torch.softmax(cfg.dense_logit_scale * logits, 0)[: len(text)].float()  # (N, H, W)
+        return maps, maps
+
+
 _REGISTRY: dict[str, type[Proposer]] = {}
 
 
@@ -180,5 +231,14 @@ def make_proposer(bundle: ClipBundle, config: CaRConfig, host: Host | None = Non
     return get_proposer(config.proposer)(bundle, config, host)
 
 
+def _dense(peer: str) -> type[DenseProposer]:
+    """The :class:`DenseProposer` of peer ``peer`` (a subclass named after it)."""
+    return type(f"{peer.capitalize()}Proposer", (DenseProposer,),
+                {"name": peer, "peer": peer,
+                 "__doc__": f"{peers.summary(peer)}\n\nAs a proposer: {DenseProposer.__doc__}"})
+
+
 register_proposer("gradcam", GradCAM)
 register_proposer("caa", CAA)
+for _peer in peers.list_peers():
+    register_proposer(_peer, _dense(_peer))

@@ -72,9 +72,10 @@ def _run_model(model: Callable, cfg: CaRConfig, ds=None) -> float:
 def _maskclip(cfg: CaRConfig) -> float:
     """MaskCLIP on the config's split with the config's proposal backbone and background queries."""
     from car.backbones import load_clip
-    from car.maskclip import MaskCLIP
+    from car.peers import PeerSegmenter
 
-    return _run_model(MaskCLIP(load_clip(cfg.proposal_model), cfg.background), cfg)
+    segmenter = PeerSegmenter("maskclip", load_clip(cfg.proposal_model), cfg.replace(dense_templates="cam"))
+    return _run_model(segmenter, cfg)
 
 
 # --------------------------------------------------------------------------- the tables
