@@ -29,6 +29,8 @@ from car import paper
 from car.vocab import TEMPLATE_SETS
 
 CONFIG_DIR = Path(__file__).parent / "configs"  # presets of the paper's tables
+#: Presets beyond the paper (no paper cell: the single-pass peers' protocol, datasets the paper did not run).
+BEYOND_DIR = CONFIG_DIR / "beyond"
 #: More preset folders by world, registered by the worlds (:func:`register_config_dir`; the toy world's "toy").
 CONFIG_DIRS: dict[str, Path] = {}
 
@@ -157,6 +159,9 @@ class CaRConfig:
     slide_stride: int = 112  # the window's stride, px (protocol: 112)
     prob_thd: float = 0.0  # a peer's pixel whose best class probability is below this is background (protocol: 0.1
     #                        on the three sets with background: VOC-21, PC-60, COCO-Object)
+    dense_background: tuple[str, ...] | None = None  # the peers' background-word groups (car.vocab; protocol: SCLIP's
+    #                                                 26 words on VOC-21 / COCO-Object, "background" on PC-60, none
+    #                                                 on the sets without background); None = ``background``
     class_names: str | None = None  # class-name file with synonyms (car.queries.load_names: the peers' SCLIP files);
     #                                 every name is a query and a class wins where one of its names wins; None =
     #                                 the dataset's own names
@@ -300,10 +305,13 @@ def _ablation_cells() -> dict[str, paper.PaperCell]:
             if cells[0].table in ABLATION_TABLES and not (CONFIG_DIR / f"{name}.yaml").exists()}
 
 
-def list_configs(toy: bool = False) -> list[str]:
-    """Names of the shipped presets, sorted: the paper's (``car/configs`` and the ablation rows) or the toy world's."""
+def list_configs(toy: bool = False, beyond: bool = False) -> list[str]:
+    """Names of the shipped presets, sorted: the paper's (``car/configs`` and the ablation rows), those beyond the
+    paper (``beyond``: ``car/configs/beyond``) or the toy world's (``toy``)."""
     if toy:
         return sorted(p.stem for p in _world_dirs()["toy"].glob("*.yaml"))
+    if beyond:
+        return sorted(p.stem for p in BEYOND_DIR.glob("*.yaml"))
     return sorted({p.stem for p in CONFIG_DIR.glob("*.yaml")} | set(_ablation_cells()))
 
 
@@ -315,11 +323,27 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return {"name": path.stem, **data}
 
 
+def _beyond(path: Path) -> CaRConfig:
+    """A preset beyond the paper: its YAML, or, when it names a ``base`` preset, that preset with the YAML's fields
+    set (e.g. the peers' protocol over CaR's Pascal Context values)."""
+    data = {"table": "beyond the paper", **_read_yaml(path)}
+    base = data.pop("base", None)
+    if base is None:
+        return config_from_dict(data)
+    unknown = sorted(set(data) - {f.name for f in fields(CaRConfig)})
+    if unknown:
+        raise ValueError(f"{path}: unknown config key(s) {unknown}")
+    data.setdefault("row", f"{base}, changed")
+    return load_config(base).replace(**{k: tuple(v) if k in _TUPLE_FIELDS and isinstance(v, list) else v
+                                        for k, v in data.items()})
+
+
 def load_config(name_or_path: str | Path, **overrides: Any) -> CaRConfig:
     """Load a preset by name (see :func:`list_configs`) or a YAML file path.
 
     A paper preset's ``table`` and ``row`` come from :data:`car.paper.PRESET_CELLS`; an ablation row of Tables 2-6
-    is built from its base preset (:func:`ablation_setting`).
+    is built from its base preset (:func:`ablation_setting`); a preset beyond the paper (``car/configs/beyond``) may
+    name a ``base`` preset whose values it changes.
 
     Args:
         name_or_path: a preset name such as ``"voc"`` or a path to a ``.yaml`` file.
@@ -338,10 +362,12 @@ def load_config(name_or_path: str | Path, **overrides: Any) -> CaRConfig:
         cfg = config_from_dict({**_read_yaml(CONFIG_DIR / f"{name}.yaml"), **_cell_refs(cells)})
     elif cell := _ablation_cells().get(name):
         cfg = _ablation(name, cell)
+    elif (BEYOND_DIR / f"{name}.yaml").exists():
+        cfg = _beyond(BEYOND_DIR / f"{name}.yaml")
     else:
         folder = next((d for d in _world_dirs().values() if (d / f"{name}.yaml").exists()), None)
         if folder is None:
-            valid = list_configs() + list_configs(toy=True)
+            valid = list_configs() + list_configs(beyond=True) + list_configs(toy=True)
             raise ValueError(f"unknown config {name!r}; available: {', '.join(valid)}")
         cfg = config_from_dict(_read_yaml(folder / f"{name}.yaml"))
     return cfg.replace(**overrides) if overrides else cfg

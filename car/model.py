@@ -30,7 +30,8 @@ from car import classifier as cls_mod
 from car import postprocess, prompts
 from car.backbones import ClipBundle, encode_text, load_clip, to_rgb_uint8
 from car.config import CaRConfig, load_config
-from car.image import resize_masks, resize_to_working
+from car.image import resize_masks
+from car.peers.base import protocol_image
 from car.proposers import Proposer, make_proposer
 from car.queries import background_words, check_queries
 from car.vocab import TEMPLATE_SETS
@@ -375,11 +376,13 @@ class CaR:
         """The per-image work, done once for every query set :meth:`predict` is asked (SAM's ``set_image``).
 
         ``image``: uint8 (H, W, 3) RGB numpy or PIL (gray/RGBA/16-bit converted, EXIF orientation applied). It is
-        shrunk to ``config.working_size`` (longer side, never upscaled; :mod:`car.image`), then the proposer's
-        per-image work runs (:meth:`encode_image`).
+        shrunk to ``config.working_size`` (longer side, never upscaled; :mod:`car.image`) — or, with
+        ``config.short_side`` (the peers' protocol), resized to that shorter side — then the proposer's per-image
+        work runs (:meth:`encode_image`).
         """
         full = to_rgb_uint8(image)  # the input: EXIF applied, any mode converted
-        work = resize_to_working(full, self.config.working_size)  # every CLIP pass and the CRF run at this size
+        # every CLIP pass and the CRF run at this size (the peers' protocol: ``short_side``)
+        work = protocol_image(full, self.config.short_side, self.config.working_size)
         self._context = ImageContext(full.shape[:2], work, self.encode_image(work))
         return self._context
 

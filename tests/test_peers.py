@@ -257,3 +257,53 @@ def test_peer_segmenter_runs_alone(clip_deep) -> None:
     assert set(np.unique(r.labels)) <= {-1, 0, 1}
     with pytest.raises(ValueError, match="unknown single-pass method 'nope'; valid: maskclip"):
         peers.PeerSegmenter("nope", clip_deep)
+
+
+# --------------------------------------------------------------------------- evaluation: methods and synonyms
+def test_synonyms_are_queries_and_a_class_wins_where_one_of_its_names_does() -> None:
+    from types import SimpleNamespace
+
+    from car.evaluate import make_predictor
+
+    ds = SimpleNamespace(kind="semantic", name="fake", class_names=["person", "tv"], stuff=None,
+                         has_background=True, ignore_index=255)
+    seen = []
+
+    def model(image, queries, stuff=None):
+        seen.append(list(queries))
+        return SimpleNamespace(labels=np.array([[0, 1, 2, -1]]))  # name 0, 1 (person), 2 (tv), background
+
+    predict = make_predictor(model, ds, names=[["person", "person in shirt"], ["tv monitor"]])
+    out = predict(SimpleNamespace(image=np.zeros((1, 4, 3), np.uint8)))
+    assert seen == [["person", "person in shirt", "tv monitor"]] and out.tolist() == [[1, 1, 2, 0]]
+    with pytest.raises(ValueError, match="the class-name file has 1 classes"):
+        make_predictor(model, ds, names=[["person"]])
+
+
+def test_evaluate_runs_a_peer_and_car_over_its_maps_on_a_toy_split(tmp_path) -> None:
+    from car.evaluate import run_config
+
+    cfg = load_toy_voc()
+    alone = run_config(cfg, out=tmp_path / "naclip.json", limit=2, progress=False, device="cpu", method="naclip")
+    over = run_config(cfg.replace(proposer="naclip"), out=tmp_path / "car.json", limit=2, progress=False,
+                      device="cpu")
+    assert alone["method"] == "naclip" and over["method"] == "car" and over["config"]["proposer"] == "naclip"
+    assert 0.0 <= alone["metrics"]["mIoU"] <= 1.0 and 0.0 <= over["metrics"]["mIoU"] <= 1.0
+    with pytest.raises(ValueError, match="unknown method 'nacl'; valid: car, maskclip"):
+        run_config(cfg, out=tmp_path / "x.json", limit=1, progress=False, device="cpu", method="nacl")
+
+
+def load_toy_voc():
+    from car.config import load_config
+
+    return load_config("toy_voc")
+
+
+def test_the_command_line_offers_every_method_and_proposer() -> None:
+    from car import cli, evaluate
+
+    assert cli.METHODS == evaluate.METHODS == ("car", *peers.list_peers())
+    args = cli.build_parser().parse_args(["evaluate", "--config", "toy_voc", "--method", "car", "--proposer",
+                                          "sclip"])
+    assert (args.method, args.proposer) == ("car", "sclip")
+    assert cli.main(["evaluate", "--config", "toy_voc", "--method", "sclip", "--proposer", "caa"]) == 2

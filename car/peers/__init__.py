@@ -97,7 +97,8 @@ class PeerSegmenter:
         """The dense logits of ``queries`` and the background words at the image's size: (float (N + K, H, W),
         N). ``image``: uint8 (H, W, 3)."""
         cfg = self.config
-        words = background_queries(cfg.background, queries)  # a word equal to a query never competes with it
+        groups = cfg.background if cfg.dense_background is None else cfg.dense_background
+        words = background_queries(groups, queries)  # a word equal to a query never competes with it
         text = template_embeddings(self.bundle, dense_templates(cfg), list(queries) + words)  # (N + K, D)
         work = protocol_image(image, cfg.short_side, cfg.working_size)
         feats = dense_features(self.method, self.bundle, work, cfg.slide_crop, cfg.slide_stride)

@@ -74,7 +74,8 @@ def _maskclip(cfg: CaRConfig) -> float:
     from car.backbones import load_clip
     from car.peers import PeerSegmenter
 
-    segmenter = PeerSegmenter("maskclip", load_clip(cfg.proposal_model), cfg.replace(dense_templates="cam"))
+    protocol = cfg.replace(dense_templates="cam", prob_thd=0.0, dense_background=None)  # the CAM template, argmax
+    segmenter = PeerSegmenter("maskclip", load_clip(cfg.proposal_model), protocol)
     return _run_model(segmenter, cfg)
 
 
