@@ -158,6 +158,12 @@ def _toy(args: argparse.Namespace) -> int:
             for row in result["rows"]:
                 print(f"  {row['label']:55s} {row['values']}")
         return 0
+    if args.toy_cmd == "peers":
+        from car.successors import toy_table
+
+        data = toy_table(out=args.out, progress=not args.quiet)
+        print(f"{len(data['rows'])} rows x {len(data['splits'])} toy splits in {data['meta']['seconds']} s")
+        return 0
     from car.toy.report import report
 
     print(json.dumps(report(limit=args.limit, progress=not args.quiet), indent=1))
@@ -165,6 +171,13 @@ def _toy(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.peers:
+        from car.successors import cost_table
+
+        data = cost_table(out=args.peers, repeats=args.repeats or 1, device=args.device or "cpu",
+                          progress=args.progress)
+        print(f"wrote {args.peers}: {len(data['rows'])} methods in {data['meta']['seconds']} s")
+        return 0
     from car.bench import main as bench_main
 
     return bench_main(args)
@@ -258,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     tb = tsub.add_parser("tables", help="recompute the cached toy analogues of the paper's tables")
     tb.add_argument("keys", nargs="*", help="table keys (1 2 3 4 5 6 7 8 I J); default: all")
     tb.add_argument("--out", help="folder of the results (default: the user cache; car/results/toy_tables ships them)")
+    tp = tsub.add_parser("peers", help="every single-pass peer alone and CaR with every proposer on toy_voc, "
+                         "toy_context and toy_ade (minutes; car/results/peers_toy.json ships it)")
+    tp.add_argument("--out", help="results JSON (default: the user cache; car/results/peers_toy.json ships it)")
+    tp.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_toy)
 
     b = sub.add_parser("bench", help="time car against the official loop order and the floor (toy world, ~1 min)",
@@ -285,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--precision", choices=["fp32", "fp16", "both"],
                    help="fp16 = CUDA autocast, needs --device cuda (default: both on CUDA, fp32 on CPU)")
     b.add_argument("--quiet", dest="progress", action="store_false", help="no progress lines on stderr")
+    b.add_argument("--peers", nargs="?", const="results/peers_cost.json", metavar="OUT",
+                   help="instead: the cost of every method (the single-pass peers, CaR, CaR over each peer's maps) "
+                        "on the real architectures with random weights, each in its own process; writes OUT "
+                        "(default results/peers_cost.json; car/results/peers_cost.json ships it)")
     b.set_defaults(func=_bench)
     return p
 

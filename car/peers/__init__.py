@@ -88,6 +88,14 @@ class PeerSegmenter:
 
     def __init__(self, method: str, bundle: ClipBundle, config: CaRConfig | None = None):
         self.method, self.bundle, self.config = _check(method), bundle, config or CaRConfig()
+        self._text: dict[tuple[str, ...], torch.Tensor] = {}  # embeddings per word list (a dataset's: once)
+
+    def text(self, words: Sequence[str]) -> torch.Tensor:
+        """Embeddings float (len(words), D) of ``words`` in the config's templates, encoded once per word list."""
+        key = tuple(words)
+        if key not in self._text:
+            self._text[key] = template_embeddings(self.bundle, dense_templates(self.config), key)
+        return self._text[key]
 
     def __repr__(self) -> str:
         return f"PeerSegmenter({self.method!r}, {self.bundle!r}, config={self.config.name!r})"
@@ -99,7 +107,7 @@ class PeerSegmenter:
         cfg = self.config
         groups = cfg.background if cfg.dense_background is None else cfg.dense_background
         words = background_queries(groups, queries)  # a word equal to a query never competes with it
-        text = template_embeddings(self.bundle, dense_templates(cfg), list(queries) + words)  # (N + K, D)
+        text = self.text(list(queries) + words)  # (N + K, D)
         work = protocol_image(image, cfg.short_side, cfg.working_size)
         feats = dense_features(self.method, self.bundle, work, cfg.slide_crop, cfg.slide_stride)
         logits = upsample(window_logits(feats, text), image.shape[:2])  # the image's own size
