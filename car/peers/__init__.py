@@ -100,14 +100,19 @@ class PeerSegmenter:
     def __repr__(self) -> str:
         return f"PeerSegmenter({self.method!r}, {self.bundle!r}, config={self.config.name!r})"
 
+    def words(self, queries: Sequence[str]) -> list[str]:
+        """The queries, then the background words of ``dense_background`` (else ``background``), a word equal to
+        a query dropped (it never competes with itself)."""
+        cfg = self.config
+        groups = cfg.background if cfg.dense_background is None else cfg.dense_background
+        return list(queries) + background_queries(groups, queries)
+
     @torch.no_grad()
     def logits(self, image: np.ndarray, queries: Sequence[str]) -> tuple[torch.Tensor, int]:
         """The dense logits of ``queries`` and the background words at the image's size: (float (N + K, H, W),
         N). ``image``: uint8 (H, W, 3)."""
         cfg = self.config
-        groups = cfg.background if cfg.dense_background is None else cfg.dense_background
-        words = background_queries(groups, queries)  # a word equal to a query never competes with it
-        text = self.text(list(queries) + words)  # (N + K, D)
+        text = self.text(self.words(queries))  # (N + K, D)
         work = protocol_image(image, cfg.short_side, cfg.working_size)
         feats = dense_features(self.method, self.bundle, work, cfg.slide_crop, cfg.slide_stride)
         logits = upsample(window_logits(feats, text), image.shape[:2])  # the image's own size
