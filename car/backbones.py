@@ -5,11 +5,12 @@ Three sources, one record (:class:`ClipBundle`):
 * an open_clip architecture and pretrained tag, ``load_clip("ViT-B-16", "openai")`` (what Colab readers run);
   ``pretrained=None`` builds the architecture with random weights (tests, benchmarks);
 * a local checkpoint file, ``load_clip("ViT-B-16", "/path/to/weights.safetensors")``;
-* a shipped toy model, ``load_clip("toy-b")`` / ``load_clip("toy-l")`` / ``load_clip("toy-b4")`` (or a toy
-  checkpoint path).
+* a registered backbone (:func:`register_backbone`): the toy world registers its tiny CLIPs, ``load_clip("toy-b")``
+  / ``"toy-l"`` / ``"toy-b4"``, and its checkpoint files (:func:`register_checkpoint_loader`, ``.pt``) when it is
+  first asked for (:func:`car.plugins.register_worlds`); this module never imports the toy world.
 
-With ``CAR_RANDOM_WEIGHTS=1`` (:mod:`car.world`; CI only), a pretrained tag such as ``"openai"`` builds the same
-architecture with seeded random weights, so every real-CLIP path runs offline; its ``pretrained`` says so.
+With ``CAR_RANDOM_WEIGHTS=1`` (:func:`random_weights`; CI only), a pretrained tag such as ``"openai"`` builds the
+same architecture with seeded random weights, so every real-CLIP path runs offline; its ``pretrained`` says so.
 
 Without weights and without network the loader fails within seconds with one line that says what is missing
 and how to get it, instead of open_clip's retries.
@@ -32,13 +33,19 @@ import torch.nn.functional as F
 if TYPE_CHECKING:  # open_clip (and torchvision) load with the first model, not with `import car`
     import open_clip
 
+from car.plugins import register_worlds
 from car.resample import get_resampler
-from car.world import random_weights
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-TOY_MODELS = ("toy-b", "toy-l", "toy-b4")
 _HUB_HOST = ("huggingface.co", 443)
+#: The environment variable that switches on the random-weights mode (tests only; never on by default).
+RANDOM_WEIGHTS_ENV = "CAR_RANDOM_WEIGHTS"
+
+
+def random_weights() -> bool:
+    """True when ``CAR_RANDOM_WEIGHTS`` asks for randomly initialised real architectures."""
+    return os.environ.get(RANDOM_WEIGHTS_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -89,7 +96,8 @@ class ClipBundle:
 
     @property
     def is_toy(self) -> bool:
-        return self.name in TOY_MODELS
+        """A registered local backbone (the toy world's tiny CLIPs), not an open_clip architecture."""
+        return self.name in _BACKBONES
 
     @property
     def context_length(self) -> int:
@@ -99,14 +107,52 @@ class ClipBundle:
         return f"ClipBundle({self.name!r}, pretrained={self.pretrained!r})"
 
 
+# --------------------------------------------------------------------------- the backbone registry
+#: Loaders of named local backbones, ``loader(device) -> ClipBundle`` (:func:`register_backbone`).
+_BACKBONES: dict[str, Callable[[torch.device | str], "ClipBundle"]] = {}
+#: Loaders of checkpoint files by suffix, ``loader(path, device) -> ClipBundle`` (:func:`register_checkpoint_loader`).
+_CHECKPOINT_LOADERS: dict[str, Callable[[Path, torch.device | str], "ClipBundle"]] = {}
+
+
+def register_backbone(name: str, loader: Callable[[torch.device | str], ClipBundle]) -> None:
+    """Make ``load_clip(name)`` call ``loader(device)`` (the toy world registers ``toy-b``, ``toy-l``, ``toy-b4``)."""
+    _BACKBONES[name] = loader
+
+
+def register_checkpoint_loader(suffix: str, loader: Callable[[Path, torch.device | str], ClipBundle]) -> None:
+    """Make ``load_clip(path)`` of an existing file ending in ``suffix`` call ``loader(path, device)``."""
+    _CHECKPOINT_LOADERS[suffix] = loader
+
+
+def list_backbones() -> list[str]:
+    """The registered backbone names (the worlds' included), sorted; open_clip's are ``open_clip.list_models()``."""
+    register_worlds()
+    return sorted(_BACKBONES)
+
+
+def _registered(name: str) -> Callable[[torch.device | str], ClipBundle] | None:
+    """The loader of a registered backbone name or checkpoint path, registering the worlds on a miss."""
+    for _ in range(2):
+        if name in _BACKBONES:
+            return _BACKBONES[name]
+        suffix = Path(name).suffix
+        if suffix in _CHECKPOINT_LOADERS and Path(name).is_file():
+            return functools.partial(_CHECKPOINT_LOADERS[suffix], Path(name))
+        if name.startswith("toy-") or suffix:  # maybe a world's name or file: register the worlds, look again
+            register_worlds()
+        else:
+            return None
+    return None
+
+
 # --------------------------------------------------------------------------- loading
 def load_clip(name: str, pretrained: str | None = "openai", *, device: str | torch.device = "auto",
               cache_dir: str | None = None) -> ClipBundle:
     """Load a CLIP model as a :class:`ClipBundle`.
 
     Args:
-        name: an open_clip architecture (``open_clip.list_models()``), ``"toy-b"`` / ``"toy-l"``, or the path
-            of a toy checkpoint.
+        name: an open_clip architecture (``open_clip.list_models()``), a registered backbone
+            (:func:`list_backbones`: ``"toy-b"``, ``"toy-l"``, ``"toy-b4"``), or the path of a toy checkpoint.
         pretrained: an open_clip pretrained tag (``"openai"``), a local weights file, or None for random weights.
             Ignored for toy models.
         device: where the model lives; "auto" = CUDA when available, else the CPU (:mod:`car.devices`).
@@ -122,12 +168,14 @@ def load_clip(name: str, pretrained: str | None = "openai", *, device: str | tor
     from car.devices import resolve_device
 
     device = resolve_device(device)
-    if name in TOY_MODELS or str(name).endswith(".pt") and Path(name).exists():
-        return _load_toy(name, device)
+    loader = _registered(str(name))
+    if loader is not None:
+        return loader(device)
     if name not in open_clip.list_models():
-        close = difflib.get_close_matches(name, open_clip.list_models() + list(TOY_MODELS), n=3)
+        close = difflib.get_close_matches(name, open_clip.list_models() + list_backbones(), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"unknown CLIP model {name!r}.{hint} See open_clip.list_models() or use 'toy-b'/'toy-l'.")
+        raise ValueError(f"unknown CLIP model {name!r}.{hint} See open_clip.list_models(), or use one of "
+                         f"{', '.join(list_backbones())} (car.backbones.list_backbones()).")
     if pretrained is not None and _is_hub_tag(pretrained) and random_weights():
         return _random_stand_in(name, pretrained, str(device))
     kwargs: dict = {}
@@ -171,7 +219,7 @@ def weights_available(name: str, pretrained: str = "openai", cache_dir: str | No
     Chapters use it to choose between real CLIP and the toy world without waiting for a download to fail.
     """
     import open_clip
-    if name in TOY_MODELS:
+    if _registered(name) is not None:
         return True
     if random_weights():  # the random-weights mode stands in for every real model
         return name in open_clip.list_models()
@@ -184,15 +232,6 @@ def weights_available(name: str, pretrained: str = "openai", cache_dir: str | No
     if _cached_weights(cfg, cache_dir):
         return True
     return os.environ.get("HF_HUB_OFFLINE", "0") in ("", "0") and _online()
-
-
-def _load_toy(name: str, device: str | torch.device) -> ClipBundle:
-    from car.toy.models import checkpoint_path, load_checkpoint
-
-    path = checkpoint_path(name.removeprefix("toy-")) if name in TOY_MODELS else Path(name)
-    model, tokenizer, payload = load_checkpoint(path)
-    label = f"toy-{payload['size']}"
-    return ClipBundle(model.to(device), tokenizer, label, str(path))
 
 
 def _resolve_weights(name: str, pretrained: str, cache_dir: str | None) -> tuple[str, dict]:

@@ -42,8 +42,10 @@ from car import cam as cam_mod
 from car import classifier as cls_mod
 from car.backbones import ClipBundle, encode_text, load_clip, to_rgb_uint8
 from car.config import CaRConfig, load_config
-from car.model import CaR, background_texts, cam_texts
+from car.model import CaR
 from car.official import official_order
+from car.proposers import get_proposer
+from car.queries import background_texts, cam_texts
 from car.results import write_json_atomic
 from car.timing import STAGES, PathRun, PeakMemory, Progress, StageClock, _device_sync, _finish
 from car.vocab import TEMPLATE_SETS
@@ -155,7 +157,7 @@ def car_pipeline(model: CaR, image: np.ndarray, queries: Sequence[str], schedule
         if parts == "proposal":
             background = model._background(queries)
             steps = [{"indices": np.asarray(idx), "scores": np.zeros(len(idx), np.float32), "proposals":
-                      model.propose(ctx.state, ctx.affinity, [queries[i] for i in idx], background, t)[1].numpy()}
+                      model.propose(ctx.state, [queries[i] for i in idx], background, t)[1].numpy()}
                      for t, idx in enumerate(schedule)]
             return _finish("car", clock, start, steps, None, None)
         result = model.predict(queries, schedule=schedule)
@@ -177,6 +179,9 @@ def floor(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image
     step one batched classifier forward of as many images as queries. No CAA, prompts or CRF.
     """
     cfg, clock = config, clock or StageClock()
+    if not get_proposer(cfg.proposer).backward_per_query:
+        raise ValueError(f"the floor models grad-CAM's work (one backward per query); config {cfg.name!r} proposes "
+                         f"with {cfg.proposer!r}: time it with car.bench.car_pipeline or python -m car bench --peers")
     image = to_rgb_uint8(image)
     templates = TEMPLATE_SETS[cfg.templates]
     cam_strs = list(dict.fromkeys(s for t, idx in enumerate(schedule)
@@ -529,7 +534,7 @@ def _run_world(world: str, num_queries: int, steps: int, repeats: int, isolate: 
             out["agreement"] = compare_runs(runs["official"], runs["car"])
     out["setup"]["models"] = ([cfg.proposal_model, cfg.classifier_model] if world == "toy" else
                               ["ViT-B-16 (random init)", "ViT-L-14 (random init)"])
-    out["setup"]["cam_method"] = cfg.cam_method
+    out["setup"]["proposer"] = cfg.proposer
     out["ratios"], out["targets"], out["ratio_rounds"] = _ratios(out["paths"], paired=not isolate)
     progress(f"{world}: ratios " + ", ".join(f"{k} = {v}" for k, v in out["ratios"].items()))
     return out

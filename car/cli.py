@@ -11,10 +11,9 @@ from pathlib import Path
 def _segment(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from car import CaR
     from car.config import load_config
     from car.image import load_image, save_labels, save_png_atomic, working_shape
-    from car.model import check_queries
+    from car.queries import check_queries
     from car.viz import label_figure
 
     from car.results import check_output
@@ -34,13 +33,15 @@ def _segment(args: argparse.Namespace) -> int:
             overrides[f"{role}_pretrained"] = args.pretrained
     if args.precision:
         overrides["precision"] = args.precision
+    if args.proposer:
+        overrides["proposer"] = args.proposer
     cfg = load_config(args.config, **overrides)
     h, w = working_shape(image.shape, cfg.working_size)
     if (h, w) != image.shape[:2]:
         print(f"{path.name}: {image.shape[1]}x{image.shape[0]} px, segmented at {w}x{h} (working size "
               f"{cfg.working_size}; --working-size native keeps the full size), labels at full size")
-    result = CaR.from_config(cfg, device=args.device)(image, queries)
-    for t, step in enumerate(result.steps, 1):
+    result = _method_model(cfg, args.method, args.device)(image, queries)
+    for t, step in enumerate(getattr(result, "steps", []), 1):  # a single-pass peer has no steps
         kept = [f"{q} {s:.2f}" for q, s, k in zip(step.queries, step.scores, step.kept) if k]
         removed = [f"{q} {s:.2f}" for q, s, k in zip(step.queries, step.scores, step.kept) if not k]
         print(f"step {t}: kept {kept}" + (f", removed {removed}" if removed else ""))
@@ -50,6 +51,14 @@ def _segment(args: argparse.Namespace) -> int:
     print(f"wrote {out / (path.stem + '_labels.png')} (0 = background, i = query i) and "
           f"{out / (path.stem + '_overlay.png')}")
     return 0
+
+
+def _method_model(cfg, method: str, device: str):
+    """The model of ``--method`` (``car``: CaR with the config's proposer; a peer: its single-pass segmenter)."""
+    from car.devices import resolve_device
+    from car.evaluate import build_model
+
+    return build_model(cfg, method, resolve_device(device))
 
 
 def _working_size(value: str) -> int | str:
@@ -79,6 +88,12 @@ def _configs(_args: argparse.Namespace) -> int:
     for name in list_configs():
         cfg = load_config(name)
         print(f"{name:45s} {cfg.table:22s} {cfg.row}")
+    beyond = list_configs(beyond=True)
+    if beyond:
+        print("\n# beyond the paper (car/configs/beyond): no paper cell")
+        for name in beyond:
+            cfg = load_config(name)
+            print(f"{name:45s} {cfg.dataset:22s} {cfg.row}")
     return 0
 
 
@@ -93,9 +108,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.out:
         check_output(args.out)
-    config = load_config(args.config, precision=args.precision) if args.precision else args.config
+    overrides = {k: v for k, v in (("precision", args.precision), ("proposer", args.proposer)) if v}
+    if args.proposer and args.method != "car":
+        raise ValueError(f"--proposer chooses CaR's proposal generator; with --method {args.method} drop it "
+                         f"(or run --method car --proposer {args.proposer})")
+    config = load_config(args.config, **overrides)
     summary = run_config(config, data_root=args.data_root, out=args.out, limit=args.limit,
-                         split=args.split, progress=not args.quiet, device=args.device)
+                         split=args.split, progress=not args.quiet, device=args.device, method=args.method)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(summary.get("metrics", summary), indent=1)[:2000])
         d = summary.get("distributed") or {}
@@ -145,6 +164,12 @@ def _toy(args: argparse.Namespace) -> int:
             for row in result["rows"]:
                 print(f"  {row['label']:55s} {row['values']}")
         return 0
+    if args.toy_cmd == "peers":
+        from car.successors import toy_table
+
+        data = toy_table(out=args.out, progress=not args.quiet)
+        print(f"{len(data['rows'])} rows x {len(data['splits'])} toy splits in {data['meta']['seconds']} s")
+        return 0
     from car.toy.report import report
 
     print(json.dumps(report(limit=args.limit, progress=not args.quiet), indent=1))
@@ -152,12 +177,23 @@ def _toy(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.peers:
+        from car.successors import cost_table
+
+        data = cost_table(out=args.peers, repeats=args.repeats or 1, device=args.device or "cpu",
+                          progress=args.progress)
+        print(f"wrote {args.peers}: {len(data['rows'])} methods in {data['meta']['seconds']} s")
+        return 0
     from car.bench import main as bench_main
 
     return bench_main(args)
 
 
 DEVICE_HELP = "auto (default: CUDA when available, else the CPU), cpu or cuda"
+METHODS = ("car", "maskclip", "sclip", "clearclip", "naclip", "scclip")  # = car.evaluate.METHODS
+METHOD_HELP = "car (default) or a single-pass peer of car.peers, on the config's proposal backbone and protocol"
+PROPOSER_HELP = ("CaR's proposal generator f (default: the config's): caa, gradcam, or a peer's dense maps "
+                 "(maskclip, sclip, clearclip, naclip, scclip; car.proposers.list_proposers())")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 PRECISION_HELP = "CLIP arithmetic (default: the config's, auto = fp16 autocast on CUDA, fp32 on the CPU)"
 
@@ -179,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--working-size", type=_working_size, metavar="PX|native",
                    help="longer side (px) of the CLIP passes and the CRF (default: the config's, 640); "
                         "'native' = the image's own size (official code; slow and memory-hungry on large photos)")
+    s.add_argument("--method", default="car", choices=METHODS, help=METHOD_HELP)
+    s.add_argument("--proposer", help=PROPOSER_HELP)
     s.add_argument("--out", default="results/segment")
     s.add_argument("--device", default="auto", help=DEVICE_HELP)
     s.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
@@ -214,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data-root", default=None, help="dataset folder (not needed for toy_* presets)")
     e.add_argument("--split")
     e.add_argument("--limit", type=int, help="only the first N samples (split over the ranks)")
+    e.add_argument("--method", default="car", choices=METHODS, help=METHOD_HELP)
+    e.add_argument("--proposer", help=PROPOSER_HELP)
     e.add_argument("--out", help="results JSON (default results/<config>.json)")
     e.add_argument("--device", default="auto", help=DEVICE_HELP + " (under torchrun, cuda: each rank on GPU "
                    "LOCAL_RANK, nccl)")
@@ -247,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     tb = tsub.add_parser("tables", help="recompute the cached toy analogues of the paper's tables")
     tb.add_argument("keys", nargs="*", help="table keys (1 2 3 4 5 6 7 8 I J); default: all")
     tb.add_argument("--out", help="folder of the results (default: the user cache; car/results/toy_tables ships them)")
+    tp = tsub.add_parser("peers", help="every single-pass peer alone and CaR with every proposer on toy_voc, "
+                         "toy_context and toy_ade (minutes; car/results/peers_toy.json ships it)")
+    tp.add_argument("--out", help="results JSON (default: the user cache; car/results/peers_toy.json ships it)")
+    tp.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_toy)
 
     b = sub.add_parser("bench", help="time car against the official loop order and the floor (toy world, ~1 min)",
@@ -274,6 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--precision", choices=["fp32", "fp16", "both"],
                    help="fp16 = CUDA autocast, needs --device cuda (default: both on CUDA, fp32 on CPU)")
     b.add_argument("--quiet", dest="progress", action="store_false", help="no progress lines on stderr")
+    b.add_argument("--peers", nargs="?", const="results/peers_cost.json", metavar="OUT",
+                   help="instead: the cost of every method (the single-pass peers, CaR, CaR over each peer's maps) "
+                        "on the real architectures with random weights, each in its own process; writes OUT "
+                        "(default results/peers_cost.json; car/results/peers_cost.json ships it)")
     b.set_defaults(func=_bench)
     return p
 

@@ -27,8 +27,11 @@ import yaml
 
 from car import paper
 from car.resample import RESAMPLERS
+from car.vocab import TEMPLATE_SETS
 
 CONFIG_DIR = Path(__file__).parent / "configs"  # presets of the paper's tables
+#: Presets beyond the paper (no paper cell: the single-pass peers' protocol, datasets the paper did not run).
+BEYOND_DIR = CONFIG_DIR / "beyond"
 #: More preset folders by world, registered by the worlds (:func:`register_config_dir`; the toy world's "toy").
 CONFIG_DIRS: dict[str, Path] = {}
 
@@ -39,7 +42,7 @@ def register_config_dir(world: str, path: Path) -> None:
 
 
 def _world_dirs() -> dict[str, Path]:
-    from car.world import register_worlds
+    from car.plugins import register_worlds
 
     register_worlds()
     return CONFIG_DIRS
@@ -93,7 +96,6 @@ class CaRConfig:
     #                               "paper": keep P_ii >= θ, the set may become empty (Eq. 6, Alg. 1)
 
     # --- mask proposal generator (§3.3, CLIP-ES) ---
-    cam_method: str = "caa"  # "caa" (CLIP-ES CAM + class-aware affinity) or "gradcam" (Table 2)
     cam_text: str = "official"  # "official": raw query at step 1, cam_template from step 2 on;
     #                             "template": cam_template at every step; "raw": never templated
     cam_template: str = "a clean origami {}."  # official CAM / background template
@@ -149,6 +151,29 @@ class CaRConfig:
     sam_hq: bool = True  # official: HQ-SAM (``pip install segment-anything-hq``); False = the original SAM
     sam_points_per_side: int = 64  # official config 64 (SamAutomaticMaskGenerator's class default: 32)
 
+    # --- the proposer and the single-pass peers' protocol (beyond the paper: car.proposers, car.peers) ---
+    proposer: str = "caa"  # f's proposal generator, a name of car.proposers.list_proposers(): "caa" = CLIP-ES CAM
+    #                        + class-aware affinity (the paper), "gradcam" (Table 2), or a single-pass peer's dense
+    #                        maps ("maskclip", "sclip", "clearclip", "naclip", "scclip")
+    dense_templates: str = "imagenet80"  # text templates of the peers and of a dense proposer (a name of
+    #                                      car.vocab.TEMPLATE_SETS, embeddings averaged); "cam" = CaR's CAM texts
+    dense_logit_scale: float = 40.0  # the peers' softmax temperature over [queries; background] (SCLIP, NACLIP: 40)
+    short_side: int | None = None  # protocol resize: the shorter side to this many px (the longer at most 2048)
+    #                                before every pass (peers: 336, Cityscapes 560); None = ``working_size``'s rule
+    slide_crop: int | None = None  # the dense peers' sliding window, px (protocol: 224); None = one whole-image pass
+    slide_stride: int = 112  # the window's stride, px (protocol: 112)
+    prob_thd: float = 0.0  # a peer's pixel whose best class probability is below this is background (protocol: 0.1
+    #                        on the three sets with background: VOC-21, PC-60, COCO-Object)
+    dense_background: tuple[str, ...] | None = None  # the peers' background-word groups (car.vocab; protocol: SCLIP's
+    #                                                 26 words on VOC-21 / COCO-Object, "background" on PC-60, none
+    #                                                 on the sets without background); None = ``background``
+    class_names: str | None = None  # class-name file with synonyms (car.queries.load_names: the peers' SCLIP files);
+    #                                 every name is a query and a class wins where one of its names wins; None =
+    #                                 the dataset's own names
+    pamr: bool = False  # NACLIP's PAMR refinement of the dense logits (off unless named; NACLIP's default: on)
+    pamr_steps: int = 10  # PAMR iterations (NACLIP: 10)
+    pamr_dilations: tuple[int, ...] = (8, 16)  # PAMR neighbourhood dilations, px (NACLIP: 8, 16)
+
     # --- evaluation protocol (dataset readers) ---
     gres_targets: str = "first"  # official GReferDataset: the first target's mask; "union": every target (GRES)
     davis_protocol: str = "unsupervised"  # Ref-DAVIS J&F: "unsupervised" = davis2017 unsupervised protocol on
@@ -193,7 +218,6 @@ def _validated(cfg: CaRConfig) -> CaRConfig:
     for key, valid in {
         "mode": ("semantic", "refer"),
         "theta_rule": ("official", "paper"),
-        "cam_method": ("caa", "gradcam"),
         "cam_text": ("official", "template", "raw"),
         "classifier_score": ("official", "paper"),
         "classifier_crop": ("center", "resize"),
@@ -208,6 +232,9 @@ def _validated(cfg: CaRConfig) -> CaRConfig:
     }.items():
         if getattr(cfg, key) not in valid:
             raise ValueError(f"config {cfg.name!r}: {key}={getattr(cfg, key)!r}; valid: {', '.join(valid)}")
+    if cfg.dense_templates != "cam" and cfg.dense_templates not in TEMPLATE_SETS:
+        raise ValueError(f"config {cfg.name!r}: dense_templates={cfg.dense_templates!r}; valid: cam, "
+                         f"{', '.join(TEMPLATE_SETS)}")
     for key in ("eta", "theta", "lam"):
         value = getattr(cfg, key)
         if not 0.0 <= value <= 1.0:
@@ -244,7 +271,7 @@ _ABLATION_NOTES = {  # what the paper leaves open about a table's rows, said in 
 def ablation_setting(cell: paper.PaperCell) -> tuple[str, dict[str, Any]]:
     """The base preset of an ablation cell of Tables 2-6 and the fields its row sets, read from the row.
 
-    Table 2: ``recurrence``, ``cam_method``; Table 3: the backbones; Table 4: ``prompts``; Table 5: ``eta``,
+    Table 2: ``recurrence``, ``proposer``; Table 3: the backbones; Table 4: ``prompts``; Table 5: ``eta``,
     ``theta``, ``lam``; Table 6: ``background``. The base is ``voc`` or ``coco`` by the cell's dataset.
 
     Raises:
@@ -256,7 +283,7 @@ def ablation_setting(cell: paper.PaperCell) -> tuple[str, dict[str, Any]]:
     meta = row.meta
     match cell.table:
         case "2":
-            changes = {"recurrence": meta["w/ recurrence?"], "cam_method": _CAMS[meta["CAM"]]}
+            changes = {"recurrence": meta["w/ recurrence?"], "proposer": _CAMS[meta["CAM"]]}
         case "3":
             changes = {"proposal_model": _OPEN_CLIP[meta["Mask Proposal Generator f"]],
                        "classifier_model": _OPEN_CLIP[meta["Mask Classifier g"]]}
@@ -296,10 +323,13 @@ def _ablation_cells() -> dict[str, paper.PaperCell]:
             if cells[0].table in ABLATION_TABLES and not (CONFIG_DIR / f"{name}.yaml").exists()}
 
 
-def list_configs(toy: bool = False) -> list[str]:
-    """Names of the shipped presets, sorted: the paper's (``car/configs`` and the ablation rows) or the toy world's."""
+def list_configs(toy: bool = False, beyond: bool = False) -> list[str]:
+    """Names of the shipped presets, sorted: the paper's (``car/configs`` and the ablation rows), those beyond the
+    paper (``beyond``: ``car/configs/beyond``) or the toy world's (``toy``)."""
     if toy:
         return sorted(p.stem for p in _world_dirs()["toy"].glob("*.yaml"))
+    if beyond:
+        return sorted(p.stem for p in BEYOND_DIR.glob("*.yaml"))
     return sorted({p.stem for p in CONFIG_DIR.glob("*.yaml")} | set(_ablation_cells()))
 
 
@@ -311,11 +341,27 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return {"name": path.stem, **data}
 
 
+def _beyond(path: Path) -> CaRConfig:
+    """A preset beyond the paper: its YAML, or, when it names a ``base`` preset, that preset with the YAML's fields
+    set (e.g. the peers' protocol over CaR's Pascal Context values)."""
+    data = {"table": "beyond the paper", **_read_yaml(path)}
+    base = data.pop("base", None)
+    if base is None:
+        return config_from_dict(data)
+    unknown = sorted(set(data) - {f.name for f in fields(CaRConfig)})
+    if unknown:
+        raise ValueError(f"{path}: unknown config key(s) {unknown}")
+    data.setdefault("row", f"{base}, changed")
+    return load_config(base).replace(**{k: tuple(v) if k in _TUPLE_FIELDS and isinstance(v, list) else v
+                                        for k, v in data.items()})
+
+
 def load_config(name_or_path: str | Path, **overrides: Any) -> CaRConfig:
     """Load a preset by name (see :func:`list_configs`) or a YAML file path.
 
     A paper preset's ``table`` and ``row`` come from :data:`car.paper.PRESET_CELLS`; an ablation row of Tables 2-6
-    is built from its base preset (:func:`ablation_setting`).
+    is built from its base preset (:func:`ablation_setting`); a preset beyond the paper (``car/configs/beyond``) may
+    name a ``base`` preset whose values it changes.
 
     Args:
         name_or_path: a preset name such as ``"voc"`` or a path to a ``.yaml`` file.
@@ -334,10 +380,12 @@ def load_config(name_or_path: str | Path, **overrides: Any) -> CaRConfig:
         cfg = config_from_dict({**_read_yaml(CONFIG_DIR / f"{name}.yaml"), **_cell_refs(cells)})
     elif cell := _ablation_cells().get(name):
         cfg = _ablation(name, cell)
+    elif (BEYOND_DIR / f"{name}.yaml").exists():
+        cfg = _beyond(BEYOND_DIR / f"{name}.yaml")
     else:
         folder = next((d for d in _world_dirs().values() if (d / f"{name}.yaml").exists()), None)
         if folder is None:
-            valid = list_configs() + list_configs(toy=True)
+            valid = list_configs() + list_configs(beyond=True) + list_configs(toy=True)
             raise ValueError(f"unknown config {name!r}; available: {', '.join(valid)}")
         cfg = config_from_dict(_read_yaml(folder / f"{name}.yaml"))
     return cfg.replace(**overrides) if overrides else cfg

@@ -112,6 +112,10 @@ def load_sample(name: str) -> tuple[np.ndarray, str, str]:
 
 
 # --------------------------------------------------------------------------- segmentation
+#: The proposer choice that keeps the preset's own (``config.proposer``).
+PRESET_PROPOSER = "the preset's"
+
+
 class Segmenter:
     """Loads each model once and runs :class:`car.CaR` for the demo's callbacks."""
 
@@ -122,7 +126,8 @@ class Segmenter:
         self._bundles: dict[tuple[str, str | None], Any] = {}
 
     def _bundle(self, name: str, pretrained: str | None):
-        from car.backbones import TOY_MODELS, load_clip
+        from car.backbones import load_clip
+        from car.toy.models import TOY_MODELS
 
         key = (name, pretrained)
         if key not in self._bundles:
@@ -134,35 +139,46 @@ class Segmenter:
             self._bundles[key] = load_clip(name, pretrained, device=self.device)
         return self._bundles[key]
 
-    def model(self, preset: str, theta: float, working_size: int | None):
-        """A :class:`car.CaR` for ``preset`` with θ and the working size set, sharing the loaded models."""
+    def model(self, preset: str, theta: float, working_size: int | None, method: str = "car",
+              proposer: str | None = None):
+        """A :class:`car.CaR` for ``preset`` with θ, the working size and (optionally) its proposer set, or with
+        ``method`` a single-pass peer (:class:`car.peers.PeerSegmenter`), sharing the loaded models."""
         from car import CaR
         from car.config import load_config
+        from car.peers import PeerSegmenter
 
-        cfg = load_config(preset, theta=float(theta), working_size=working_size)
+        changes = {"proposer": proposer} if proposer and proposer != PRESET_PROPOSER else {}
+        cfg = load_config(preset, theta=float(theta), working_size=working_size, **changes)
         proposal = self._bundle(cfg.proposal_model, cfg.proposal_pretrained)
+        if method != "car":
+            return PeerSegmenter(method, proposal, cfg)
         classifier = self._bundle(cfg.classifier_model, cfg.classifier_pretrained)
         return CaR(proposal, classifier, cfg)
 
     def run(self, image: np.ndarray, queries_text: str, preset: str, theta: float,
-            working_size: int | None) -> dict[str, Any]:
-        """Segment ``image``; returns the overlay, the step table, the label map and a status line."""
+            working_size: int | None, method: str = "car", proposer: str | None = None) -> dict[str, Any]:
+        """Segment ``image`` with ``method`` ("car", with the preset's or ``proposer``'s proposals, or a
+        single-pass peer); returns the overlay, the step table, the label map and a status line."""
         from car.viz import label_figure
 
         queries = parse_queries(queries_text, self.limits)
-        model = self.model(preset, theta, working_size)
+        model = self.model(preset, theta, working_size, method, proposer)
         start = time.perf_counter()
         result = model(image, queries)
         seconds = time.perf_counter() - start
         view, view_labels = _display_copy(image, result.labels)
+        steps = getattr(result, "steps", [])  # a single-pass peer has none
         rows = [[t, q, round(float(s), 3), "kept" if k else "removed"]
-                for t, step in enumerate(result.steps, 1) for q, s, k in zip(step.queries, step.scores, step.kept)]
+                for t, step in enumerate(steps, 1) for q, s, k in zip(step.queries, step.scores, step.kept)]
+        kept = result.kept if hasattr(result, "kept") else [q for q, m in zip(queries, result.masks) if m.any()]
         h, w = working_shape(image.shape, model.config.working_size)
         size = f"{image.shape[1]} x {image.shape[0]} px"
         if (h, w) != image.shape[:2]:
             size += f", segmented at {w} x {h}"
-        status = (f"**{self.world.short}** · preset `{preset}`, θ = {theta:.2f}; {size}; "
-                  f"{len(result.steps)} steps in {seconds:.1f} s. Kept: {', '.join(result.kept) or 'none'}.")
+        how = (f"CaR, proposals `{model.config.proposer}`, θ = {theta:.2f}; {len(steps)} steps" if method == "car"
+               else f"{method} alone (one pass, no recurrence)")
+        status = (f"**{self.world.short}** · preset `{preset}`, {how}; {size}; in {seconds:.1f} s. "
+                  f"Kept: {', '.join(kept) or 'none'}.")
         return {"overlay": label_figure(view, view_labels, list(queries)), "rows": rows, "labels": result.labels,
                 "status": status}
 
@@ -243,7 +259,7 @@ def parse_queries(text: str, limits: Limits) -> list[str]:
     Raises:
         ValueError: no query, a duplicate, or too many (one line saying what to do).
     """
-    from car.model import check_queries
+    from car.queries import check_queries
 
     queries = check_queries([q.strip() for q in (text or "").split(",") if q.strip()])
     if len(queries) > limits.max_queries:
@@ -268,6 +284,8 @@ def build_app(world: str = "auto", device: str = "auto", limits: Limits = Limits
     except ImportError as e:
         raise ImportError(_INSTALL) from e
     from car.config import load_config
+    from car.evaluate import METHODS
+    from car.proposers import list_proposers
 
     demo_world = resolve_world(world)
     segmenter = Segmenter(demo_world, device, limits)
@@ -302,12 +320,13 @@ def build_app(world: str = "auto", device: str = "auto", limits: Limits = Limits
     def on_preset(preset: str):
         return load_config(preset).theta
 
-    def on_run(path: str | None, queries: str, preset: str, theta: float, size: int, native: bool):
+    def on_run(path: str | None, queries: str, preset: str, theta: float, size: int, native: bool,
+               method: str = "car", proposer: str = PRESET_PROPOSER):
         if not path:
             raise gr.Error("Upload a photo or pick a sample first.", print_exception=False)
         try:
             image = check_upload(path, limits)
-            out = segmenter.run(image, queries or "", preset, theta, None if native else int(size))
+            out = segmenter.run(image, queries or "", preset, theta, None if native else int(size), method, proposer)
         except (ValueError, FileNotFoundError, RuntimeError) as e:
             raise failure(e) from e
         stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(path).stem)[:40] or "image"
@@ -332,6 +351,11 @@ def build_app(world: str = "auto", device: str = "auto", limits: Limits = Limits
                                          label="Preset", elem_id="preset")
                     theta = gr.Slider(0.0, 1.0, value=default_theta, step=0.01, label="θ (remove a query when "
                                       "its score P ≤ θ)", elem_id="theta")
+                with gr.Row():
+                    method = gr.Dropdown(choices=list(METHODS), value="car", elem_id="method",
+                                         label="Method (car, or a single-pass peer alone)")
+                    proposer = gr.Dropdown(choices=[PRESET_PROPOSER] + list_proposers(), value=PRESET_PROPOSER,
+                                           label="CaR's proposals f", elem_id="proposer")
                 with gr.Accordion("Working size", open=False):
                     size = gr.Slider(64, 1280, value=default_size or 640, step=32,
                                      label="longer side (px) of the CLIP passes and the CRF", elem_id="size")
@@ -352,7 +376,7 @@ def build_app(world: str = "auto", device: str = "auto", limits: Limits = Limits
         sample.change(on_sample, inputs=sample, outputs=[photo, preview, queries, credit], api_name="sample")
         photo.upload(on_upload, inputs=photo, outputs=preview, api_name="check")
         preset.change(on_preset, inputs=preset, outputs=theta, api_name=False)
-        run.click(on_run, inputs=[photo, queries, preset, theta, size, native],
+        run.click(on_run, inputs=[photo, queries, preset, theta, size, native, method, proposer],
                   outputs=[overlay, steps, labels, status], api_name="segment")
     app.car_limits = limits
     return app

@@ -150,8 +150,9 @@ def fill_background(labels: Any, maps: Any, candidates: Any = None) -> np.ndarra
 
 
 def make_predictor(model: Callable[..., Any], dataset: Any, *, clean_sentences: bool | None = None,
-                   predict_background: bool = True) -> Predictor:
-    """Adapt a CaR model to ``predictor(sample) -> prediction`` for ``dataset``.
+                   predict_background: bool = True, names: Sequence[Sequence[str]] | None = None) -> Predictor:
+    """Adapt a CaR model (or a single-pass peer, :class:`car.peers.PeerSegmenter`) to ``predictor(sample) ->
+    prediction`` for ``dataset``.
 
     The model is called as ``model(image, queries, stuff=None)`` and returns an object with
     ``.labels`` int (H, W) in [-1, N), ``.masks`` (N, H, W) bool and ``.scores`` (N,) float.
@@ -160,6 +161,8 @@ def make_predictor(model: Callable[..., Any], dataset: Any, *, clean_sentences: 
       :func:`labels_to_gt_space`; with ``predict_background=False`` (the field's rule, config
       ``predict_background``) the background pixels first take the best kept query by
       :func:`fill_background` over ``.proposals`` (N, h, w) (any method whose result carries per-query maps);
+      with ``names`` (one list of synonyms per class, :func:`car.queries.load_names`)
+      every name is a query and a pixel's class is its winning name's (:func:`car.queries.names_to_classes`);
     * refer: ``model(sample.image, sentences)`` then :func:`car.metrics.merge_ref_masks` to the GT
       size; sentences are cleaned with :func:`car.data.process_sentence` for the RefCOCO family
       (official), kept raw otherwise (``clean_sentences`` overrides);
@@ -169,17 +172,25 @@ def make_predictor(model: Callable[..., Any], dataset: Any, *, clean_sentences: 
     """
     kind = dataset.kind
     if kind == "semantic":
-        queries, stuff = list(dataset.class_names), dataset.stuff
+        from car.queries import expand_names, names_to_classes
+
+        classes = list(dataset.class_names)
+        if names is not None and len(names) != len(classes):
+            raise ValueError(f"the class-name file has {len(names)} classes, dataset {dataset.name!r} {len(classes)}: "
+                             f"use the file written for this dataset (car.queries.list_name_files())")
+        queries, owner = expand_names(names) if names is not None else (classes, np.arange(len(classes)))
+        stuff = None if dataset.stuff is None else [bool(dataset.stuff[c]) for c in owner]
 
         def predict_semantic(sample: Any) -> np.ndarray:
             res = model(sample.image, queries, stuff=stuff)
-            labels = res.labels
+            labels = _to_numpy(res.labels)
             if not predict_background:
                 if getattr(res, "proposals", None) is None:
                     raise ValueError("predict_background=False needs the method's per-query maps: its result has "
                                      "no .proposals (N, h, w); use predict_background=True for this method")
                 labels = fill_background(labels, res.proposals, np.asarray(res.scores) > 0)
-            return labels_to_gt_space(labels, len(queries), dataset.has_background, dataset.ignore_index)
+            labels = names_to_classes(labels, owner)
+            return labels_to_gt_space(labels, len(classes), dataset.has_background, dataset.ignore_index)
 
         return predict_semantic
     if kind == "refer":
@@ -314,6 +325,7 @@ def evaluate(
     skip_first_last: bool = False,
     save_every_s: float = 1.0,
     shard: tuple[int, int] | None = None,
+    method: str | None = None,
 ) -> dict[str, Any]:
     """Run ``predictor`` over ``dataset``, accumulate the metric and write ``out`` (JSON).
 
@@ -341,6 +353,7 @@ def evaluate(
         save_every_s: minimum seconds between two partial-state writes (0 = after every sample).
         shard: ``(index, count)``: evaluate only samples ``index::count`` and write this shard's
             results (manual sharding, merged by :func:`merge_results`; not inside a process group).
+        method: the method's name, stored in the results as ``method`` (e.g. "car", "naclip").
 
     Returns:
         The results dictionary that was written to ``out``.
@@ -366,9 +379,11 @@ def evaluate(
     wall_s = _run_loop(dataset, predictor, run, indices, partial_path, save_every_s,
                        progress and ctx.is_main, ctx)
     if ctx.world_size > 1:
-        return _finish_distributed(dataset, run, settings, config, len(indices), wall_s, out, partial_path, ctx)
+        return _finish_distributed(dataset, run, settings, config, len(indices), wall_s, out, partial_path, ctx,
+                                   method)
     results = _results(dataset, run, settings, config, len(indices),
-                       {"world_size": 1, "backend": None, "ranks": [_rank_figures(run, 0, len(indices), wall_s)]})
+                       {"world_size": 1, "backend": None, "ranks": [_rank_figures(run, 0, len(indices), wall_s)]},
+                       method)
     write_json_atomic(out, results, indent=1)
     partial_path.unlink(missing_ok=True)
     return results
@@ -452,7 +467,8 @@ def _rank_figures(run: _RunState, rank: int, num_planned: int, wall_s: float) ->
 
 
 def _finish_distributed(dataset: Any, run: _RunState, settings: dict[str, Any], config: Any, num_planned: int,
-                        wall_s: float, out: Path, partial_path: Path, ctx: DistContext) -> dict[str, Any]:
+                        wall_s: float, out: Path, partial_path: Path, ctx: DistContext,
+                        method: str | None = None) -> dict[str, Any]:
     """Combine the ranks' states: confusion matrices by ``all_reduce``, the rest by ``gather_object`` to
     rank 0, which writes ``out``; every rank removes its partial file once ``out`` exists and returns the
     results (``broadcast_object_list``)."""
@@ -478,7 +494,8 @@ def _finish_distributed(dataset: Any, run: _RunState, settings: dict[str, Any], 
         slowest = max(f["wall_s"] for f in figures)
         results = _results(dataset, merged, settings, config, sum(f["num_planned"] for f in figures),
                            {"world_size": ctx.world_size, "backend": ctx.backend, "ranks": figures,
-                            "samples_per_s": round(total_now / slowest, 4) if slowest > 0 and total_now else None})
+                            "samples_per_s": round(total_now / slowest, 4) if slowest > 0 and total_now else None},
+                           method)
         write_json_atomic(out, results, indent=1)
         box[0] = results
     dist.broadcast_object_list(box, src=0)  # also the barrier: out is written before partials go
@@ -496,8 +513,9 @@ def run_config(
     progress: bool = True,
     device: str = "auto",
     model: Callable[..., Any] | None = None,
+    method: str = "car",
 ) -> dict[str, Any]:
-    """Evaluate a preset on its dataset: ``python -m car evaluate --config NAME`` in one call.
+    """Evaluate a preset on its dataset: ``python -m car evaluate --config NAME [--method M]`` in one call.
 
     Under torchrun (``RANK`` / ``WORLD_SIZE`` in the environment) the process joins the job with
     :func:`init_distributed` (gloo on CPU, nccl with ``device="cuda"``, each rank on GPU
@@ -512,8 +530,12 @@ def run_config(
         progress: show a progress bar.
         device: where the CLIP models are loaded (``"auto"``: CUDA when available, else the CPU; ``"cpu"``,
             ``"cuda"``; under torchrun ``"cuda"`` means this rank's GPU, ``cuda:LOCAL_RANK``).
-        model: a ready model with the CaR call signature (default: ``CaR`` built from the config's
+        model: a ready model with the CaR call signature (default: built for ``method`` from the config's
             backbones with :func:`car.backbones.load_clip`).
+        method: "car" (CaR with the config's ``proposer``), or a single-pass peer of :mod:`car.peers`
+            ("maskclip", "sclip", "clearclip", "naclip", "scclip") on the config's proposal backbone with the
+            config's protocol; stored in the results as ``method``. The config's ``class_names`` file (synonyms)
+            applies to every method.
 
     Returns:
         The results dictionary (also written to ``out``).
@@ -533,13 +555,41 @@ def run_config(
         if ctx.backend == "nccl" and device == "cuda":
             device = f"cuda:{ctx.local_rank}"
         if model is None:
-            from car.model import CaR
+            model = build_model(cfg, method, device)
+        names = None
+        if cfg.class_names and dataset.kind == "semantic":
+            from car.queries import load_names
 
-            model = CaR.from_config(cfg, device=device)
-        predictor = make_predictor(model, dataset, predict_background=cfg.predict_background)
-        return evaluate(dataset, predictor, out=out, limit=limit, config=cfg, progress=progress)
+            names = load_names(cfg.class_names)
+        predictor = make_predictor(model, dataset, predict_background=cfg.predict_background, names=names)
+        return evaluate(dataset, predictor, out=out, limit=limit, config=cfg, progress=progress, method=method)
     finally:
         close_distributed(ctx)
+
+
+#: The methods ``run_config`` builds: CaR, and the single-pass peers (:func:`car.peers.list_peers`).
+METHODS = ("car", "maskclip", "sclip", "clearclip", "naclip", "scclip")
+
+
+def build_model(config: Any, method: str = "car", device: str = "cpu") -> Callable[..., Any]:
+    """The model ``method`` names for ``config``: :class:`car.CaR` (``"car"``, with the config's ``proposer``), or a
+    :class:`car.peers.PeerSegmenter` on the config's proposal backbone.
+
+    Raises:
+        ValueError: an unknown method (the message lists them).
+    """
+    if method == "car":
+        from car.model import CaR
+
+        return CaR.from_config(config, device=device)
+    from car.peers import PeerSegmenter, list_peers
+
+    if method not in list_peers():
+        raise ValueError(f"unknown method {method!r}; valid: car, {', '.join(list_peers())} "
+                         f"(CaR over a peer's maps: --method car --proposer <peer>)")
+    from car.backbones import load_clip
+
+    return PeerSegmenter(method, load_clip(config.proposal_model, config.proposal_pretrained, device=device), config)
 
 
 def merge_results(paths: Sequence[str | Path], out: str | Path | None = None) -> dict[str, Any]:
@@ -795,12 +845,12 @@ def _metrics(acc: Any, settings: dict[str, Any], label_names: list[str]) -> tupl
 
 
 def _results(dataset: Any, run: _RunState, settings: dict[str, Any], config: Any, num_planned: int,
-             distributed: dict[str, Any]) -> dict:
+             distributed: dict[str, Any], method: str | None = None) -> dict:
     run = run.in_dataset_order()
     label_names = list(getattr(dataset, "label_names", []) or [])
     metrics, per_class = _metrics(run.accumulator, settings, label_names)
     results = {
-        "dataset": dataset.name, "split": dataset.split, "kind": dataset.kind, "settings": settings,
+        "dataset": dataset.name, "split": dataset.split, "kind": dataset.kind, "method": method, "settings": settings,
         "metrics": metrics, "per_class": per_class, "label_names": label_names,
         "num_planned": num_planned, "num_evaluated": len(run.finished),
         "skipped": [{"name": k, "error": v} for k, v in run.skipped.items()],

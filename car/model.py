@@ -1,15 +1,17 @@
 """CLIP as RNN: the recurrence of Algorithm 1 with a fixed-weight segmenter shared by every step.
 
     h_0 = queries
-    repeat:  y_t = f(x, h_{t-1})            mask proposals (CAM + CAA)            Eq. 3
+    repeat:  y_t = f(x, h_{t-1})            mask proposals (a proposer: CAM + CAA) Eq. 3
              x'_t = v(x, y_t)               visual prompts                        Eq. 4
              P_t = g(x'_t, h_{t-1})         mask classifier                       Eq. 5
              h_t = σ(P_t)                   drop queries with P_ii below θ        Eq. 6
     until h_t == h_{t-1};  masks = post_process(y_T)
 
 ``CaR(proposal, classifier, config)(image, queries) -> Result``, or, the way SAM splits it,
-``model.set_image(image)`` once and ``model.predict(queries)`` for every query set. The image-side work of f
-(backbone forward, attention affinity) is done once per image and every text embedding once per vocabulary,
+``model.set_image(image)`` once and ``model.predict(queries)`` for every query set. f is a registered proposer
+(:mod:`car.proposers`, config ``proposer``: the paper's CAM + CAA, plain grad-CAM, or a single-pass peer's dense
+maps); its image-side work (backbone forward, attention affinity) is done once per image and every text embedding
+once per vocabulary,
 and both are reused at every step; all prompted images of a step go through g as one batch. A caller may fix
 the stop schedule (``predict(queries, schedule=...)``, as the benchmark does) and time the stages with a clock
 (``model.clock``); every stage is also a ``torch.profiler.record_function`` range named ``car.<stage>``.
@@ -24,14 +26,15 @@ from typing import Callable, ContextManager, Protocol, Sequence
 import numpy as np
 import torch
 
-from car import affinity as caa
-from car import cam as cam_mod
 from car import classifier as cls_mod
 from car import postprocess, prompts
 from car.backbones import ClipBundle, encode_text, load_clip, to_rgb_uint8
 from car.config import CaRConfig, load_config
-from car.image import resize_masks, resize_to_working
-from car.vocab import TEMPLATE_SETS, background_queries
+from car.image import resize_masks
+from car.peers.base import protocol_image
+from car.proposers import Proposer, make_proposer
+from car.queries import background_words, check_queries, thing_background_words
+from car.vocab import TEMPLATE_SETS
 
 
 #: The stages a clock sees, in pipeline order (``Clock`` and :mod:`car.bench`).
@@ -57,6 +60,23 @@ class _NoClock:
         pass
 
 
+class _Host:
+    """What :class:`CaR` gives its proposer (:class:`car.proposers.Host`): its stages, its clock's counts and the
+    config's precision, read at call time (a new ``model.clock`` is seen at once)."""
+
+    def __init__(self, model: "CaR"):
+        self._model = model
+
+    def stage(self, name: str) -> ContextManager:
+        return self._model._stage(name)
+
+    def count(self, key: str, n: int = 1) -> None:
+        self._model.clock.count(key, n)
+
+    def autocast(self, bundle: ClipBundle) -> ContextManager:
+        return self._model._autocast(bundle)
+
+
 @dataclass(frozen=True)
 class ImageContext:
     """What :meth:`CaR.set_image` keeps for :meth:`CaR.predict`.
@@ -64,14 +84,13 @@ class ImageContext:
     Attributes:
         full_shape: (H, W) of the input; masks and labels come back at this size.
         image: uint8 (h, w, 3) RGB at the working size, the image every CLIP pass and the CRF see.
-        state: the CAM backbone's pass (:class:`car.cam.ImageState`).
-        affinity: float (n, n), CAA's affinity, or None when the config proposes without CAA.
+        state: the proposer's per-image state (:meth:`car.proposers.Proposer.encode`; for grad-CAM and CAA a
+            :class:`car.proposers.CamState`: the CAM backbone's pass and CAA's affinity).
     """
 
     full_shape: tuple[int, int]
     image: np.ndarray = field(repr=False)
-    state: cam_mod.ImageState = field(repr=False)
-    affinity: torch.Tensor | None = field(repr=False)
+    state: object = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -84,7 +103,8 @@ class Step:
         scores: P_ii of the step, float (N_t,).
         kept: bool (N_t,), which queries survive into h_t.
         proposals: float (N_t, h, w) in [0, 1], the mask proposals y_t at the working size (``working_size``).
-        raw_cams: float (N_t, h, w) in [0, 1], the grad-CAMs before CAA, on the patch grid.
+        raw_cams: float (N_t, h, w) in [0, 1], the proposer's raw maps (the grad-CAMs before CAA, on the patch
+            grid; a dense proposer's maps).
     """
 
     queries: tuple[str, ...]
@@ -121,63 +141,14 @@ class Result:
         return [q for q, s in zip(self.queries, self.scores) if s > 0]
 
 
-def cam_texts(cfg: CaRConfig, queries: Sequence[str], step: int) -> list[str]:
-    """The texts of f's CAM at ``step`` (0-based): the raw query, or ``cam_template`` around it (config
-    ``cam_text``: "official" — raw at step 1, the template from step 2 —, "template" or "raw")."""
-    templated = cfg.cam_text == "template" or (cfg.cam_text == "official" and step > 0)
-    return [cfg.cam_template.format(q) if templated else q for q in queries]
-
-
-def background_texts(cfg: CaRConfig, queries: Sequence[str], words: Sequence[str] | None = None) -> list[str]:
-    """The background texts of f's CAM softmax: ``words``, or every word of the config's ``background`` groups
-    (official: none dropped; ``background_exclude: queries`` drops those equal to a query), in ``cam_template``."""
-    if words is None:
-        words = background_queries(cfg.background, queries if cfg.background_exclude == "queries" else ())
-    return [cfg.cam_template.format(w) for w in words]
-
-
-def thing_background_words(cfg: CaRConfig, queries: Sequence[str], stuff: Sequence[str]) -> list[str] | None:
-    """The thing pass's background words (config ``thing_background``): None = the ``background`` groups
-    (official), the ``stuff`` names alone ("stuff"), or the groups' words with the stuff names added ("added",
-    §4.1's "all 'stuff' categories are added as background queries"; no word twice)."""
-    if cfg.thing_background == "official":
-        return None
-    if cfg.thing_background == "stuff":
-        return list(stuff)
-    groups = background_queries(cfg.background, queries if cfg.background_exclude == "queries" else ())
-    return list(dict.fromkeys([*groups, *stuff]))
-
-
-def check_queries(queries: Sequence[str], allow_duplicates: bool = False) -> list[str]:
-    """Validate a query list: non-empty strings, no duplicates (semantic mode).
-
-    Raises:
-        ValueError: empty list, a non-string or blank query, or duplicates (named in the message).
-    """
-    if isinstance(queries, str):
-        raise ValueError(f"queries must be a list of strings, got the string {queries!r}; "
-                         f"split it, e.g. {queries.split(',')!r}")
-    queries = list(queries)
-    if not queries:
-        raise ValueError("no queries: pass at least one text query, e.g. ['cat', 'dog']")
-    for q in queries:
-        if not isinstance(q, str) or not q.strip():
-            raise ValueError(f"every query must be a non-empty string; got {q!r}")
-    if not allow_duplicates:
-        norm = [q.strip().lower() for q in queries]
-        dups = sorted({q for q, k in zip(queries, norm) if norm.count(k) > 1})
-        if dups:
-            raise ValueError(f"duplicate queries {dups}: each query must appear once (they would split one CAM softmax)")
-    return queries
-
-
 class CaR:
     """CLIP as RNN.
 
     Args:
         proposal: the CLIP of the mask proposal generator f (ViT-B/16 in the paper), or a name for :func:`load_clip`.
         classifier: the CLIP of the mask classifier g (ViT-L/14), or a name; default: the proposal model.
-        config: a :class:`CaRConfig` or preset name; keyword overrides (``eta=``, ``theta=``, ``lam=``, any field).
+        config: a :class:`CaRConfig` or preset name; keyword overrides (``eta=``, ``theta=``, ``lam=``, any field;
+            ``proposer="naclip"`` swaps f's proposal generator, :func:`car.proposers.list_proposers`).
         mask_generator: optional SAM automatic mask generator (used when ``config.sam``).
     """
 
@@ -193,6 +164,7 @@ class CaR:
         self.clock: Clock = _NoClock()
         self._text_cache: dict[tuple[int, str], torch.Tensor] = {}
         self._context: ImageContext | None = None
+        self.proposer: Proposer = make_proposer(self.proposal, self.config, _Host(self))
 
     @contextlib.contextmanager
     def _stage(self, name: str):
@@ -262,21 +234,30 @@ class CaR:
             return contextlib.nullcontext()
         return torch.autocast(device_type=torch.device(bundle.device).type, dtype=dtype)
 
+    def template_embeddings(self, bundle: ClipBundle, rows: Sequence[Sequence[str]]) -> torch.Tensor:
+        """Embeddings float (N, D) of T rows of N texts: one row as is; several rows (templates) averaged and
+        normalised again (CLIP's prompt ensembling)."""
+        if len(rows) == 1:
+            return self.text_embeddings(bundle, rows[0])
+        flat = self.text_embeddings(bundle, [t for row in rows for t in row]).reshape(len(rows), len(rows[0]), -1)
+        return torch.nn.functional.normalize(flat.mean(0), dim=-1)
+
     def _background(self, queries: Sequence[str], words: Sequence[str] | None = None) -> torch.Tensor:
-        """Background-query embeddings float (K, D) of :func:`background_texts`."""
-        return self.text_embeddings(self.proposal, background_texts(self.config, queries, words))
+        """Background-query embeddings float (K, D) for f: :func:`car.queries.background_words` in the
+        proposer's texts."""
+        return self.template_embeddings(self.proposal,
+                                        self.proposer.background_texts(background_words(self.config, queries, words)))
 
     # ------------------------------------------------------------------ the segmenter (one step)
-    def propose(self, state: cam_mod.ImageState, affinity: torch.Tensor | None, queries: Sequence[str],
-                background: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """f(x, h): raw CAMs float (N, h, w) and proposals float (N, H, W) in [0, 1]."""
-        text = self.text_embeddings(self.proposal, cam_texts(self.config, queries, step))
-        self.clock.count("cam_backwards", len(queries))
-        with self._stage("gradients"):
-            raw = cam_mod.gradcam(state, text, background, self.proposal.logit_scale, self.config.mode).float()
-        with self._stage("caa"):
-            refined = raw if affinity is None else caa.refine_with_affinity(raw, affinity, self.config.lam)
-            return raw, cam_mod.upsample(refined, state.size).clamp(0, 1)
+    def propose(self, state: object, queries: Sequence[str], background: torch.Tensor,
+                step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """f(x, h): the proposer's raw maps float (N, h, w) and proposals float (N, H, W) in [0, 1].
+
+        Args:
+            state: :meth:`encode_image`'s result for the image; background: :meth:`background`'s embeddings.
+        """
+        text = self.template_embeddings(self.proposal, self.proposer.query_texts(queries, step))
+        return self.proposer.propose(state, text, background, step)
 
     def classify(self, image: np.ndarray, proposals: np.ndarray, queries: Sequence[str],
                  kinds: Sequence[str] | None = None, texts: Sequence[Sequence[str]] | None = None) -> np.ndarray:
@@ -334,24 +315,14 @@ class CaR:
             keep[int(np.argmax(scores))] = True
         return keep
 
-    def encode_image(self, image: np.ndarray) -> tuple[cam_mod.ImageState, torch.Tensor | None]:
-        """The per-image work of f, done once for every step and query set: the CAM backbone pass, and the CAA
-        affinity float (n, n) when the config proposes with CAA (else None). ``image``: uint8 (H, W, 3) RGB at
-        the working size."""
-        cfg = self.config
-        self.clock.count("cam_backbone_forwards")
-        self.clock.count("cam_block_L_forwards")
-        with self._stage("cam_forward"), self._autocast(self.proposal):
-            state = cam_mod.encode_image(self.proposal, image, cfg.proposal_size_multiple, cfg.resample)
-        if cfg.cam_method != "caa":
-            return state, None
-        with self._stage("caa"):
-            return state, caa.symmetric_affinity(caa.attention_affinity(state.attention, cfg.attn_layers),
-                                                 cfg.sinkhorn_rounds, cfg.affinity_power)
+    def encode_image(self, image: np.ndarray) -> object:
+        """The per-image work of f, done once for every step and query set (:meth:`car.proposers.Proposer.encode`:
+        the backbone pass, and CAA's affinity for the paper's f). ``image``: uint8 (H, W, 3) RGB at the working
+        size."""
+        return self.proposer.encode(image)
 
     # ------------------------------------------------------------------ the recurrence
-    def recur(self, image: np.ndarray, queries: Sequence[str], state: cam_mod.ImageState,
-              affinity: torch.Tensor | None, background: torch.Tensor,
+    def recur(self, image: np.ndarray, queries: Sequence[str], state: object, background: torch.Tensor,
               prompt_kinds: tuple[str, ...] | None = None,
               schedule: Sequence[Sequence[int]] | None = None) -> tuple[list[Step], np.ndarray, np.ndarray]:
         """Run Algorithm 1 on ``queries``.
@@ -373,7 +344,7 @@ class CaR:
         while len(active):
             t = len(steps)
             current = [queries[i] for i in active]
-            raw, proposals = self.propose(state, affinity, current, background, t)
+            raw, proposals = self.propose(state, current, background, t)
             proposals = proposals.cpu().numpy()
             if previous is not None and not proposals.any():  # official: fall back to the last proposals
                 proposals = previous[np.searchsorted(steps[-1].indices, active)]
@@ -405,13 +376,14 @@ class CaR:
         """The per-image work, done once for every query set :meth:`predict` is asked (SAM's ``set_image``).
 
         ``image``: uint8 (H, W, 3) RGB numpy or PIL (gray/RGBA/16-bit converted, EXIF orientation applied). It is
-        shrunk to ``config.working_size`` (longer side, never upscaled; :mod:`car.image`), then the CAM backbone
-        runs and CAA's affinity is computed (:meth:`encode_image`).
+        shrunk to ``config.working_size`` (longer side, never upscaled; :mod:`car.image`) — or, with
+        ``config.short_side`` (the peers' protocol), resized to that shorter side — then the proposer's per-image
+        work runs (:meth:`encode_image`).
         """
         full = to_rgb_uint8(image)  # the input: EXIF applied, any mode converted
-        work = resize_to_working(full, self.config.working_size)  # every CLIP pass and the CRF run at this size
-        state, aff = self.encode_image(work)
-        self._context = ImageContext(full.shape[:2], work, state, aff)
+        # every CLIP pass and the CRF run at this size (the peers' protocol: ``short_side``)
+        work = protocol_image(full, self.config.short_side, self.config.working_size)
+        self._context = ImageContext(full.shape[:2], work, self.encode_image(work))
         return self._context
 
     def predict(self, queries: Sequence[str], *, stuff: Sequence[bool] | None = None,
@@ -459,8 +431,7 @@ class CaR:
         for idx, bg_words, kinds in groups:
             sub = [queries[i] for i in idx]
             background = self._background(queries, words=bg_words)
-            sub_steps, sub_prop, sub_scores = self.recur(image, sub, ctx.state, ctx.affinity, background, kinds,
-                                                         schedule)
+            sub_steps, sub_prop, sub_scores = self.recur(image, sub, ctx.state, background, kinds, schedule)
             steps += [Step(s.queries, idx[s.indices], s.scores, s.kept, s.proposals, s.raw_cams) for s in sub_steps]
             proposals[idx], scores[idx] = sub_prop, sub_scores
             if per_pass:  # official: each pass is one CaR call with its own CRF; the passes' masks overlap

@@ -38,7 +38,9 @@ from car import cam as cam_mod
 from car import postprocess, prompts
 from car.backbones import ClipBundle, blocks, encode_text, pool_and_project, run_blocks, to_rgb_uint8
 from car.config import CaRConfig
-from car.model import cam_texts, dense_masks
+from car.model import dense_masks
+from car.proposers import get_proposer
+from car.queries import cam_texts
 from car.timing import PathRun, StageClock, _finish
 from car.vocab import TEMPLATE_SETS, background_queries
 
@@ -306,7 +308,7 @@ def _official_proposals(proposal: ClipBundle, cfg: CaRConfig, image: np.ndarray,
                 attn_maps = [*maps, last_attn]
             raw.append(cam)
             with clock("caa"):
-                if cfg.cam_method == "caa":
+                if cfg.proposer == "caa":
                     out.append(_official_caa(cam, attn_maps, cfg, image.shape[:2]))
                 else:  # plain grad-CAM (a config choice, e.g. the toy presets): min-max, resize to the image
                     out.append(_official_resize(cam, image.shape[:2]))
@@ -441,7 +443,8 @@ def official_order(proposal: ClipBundle, classifier: ClipBundle, config: CaRConf
 
     Args:
         config: hyper-parameters (η, θ, λ, prompts, templates, CRF, ...); the loop order is the official one whatever
-            the config says; ``cam_method="gradcam"`` skips CAA as car does.
+            the config says; ``proposer="gradcam"`` skips CAA as car does; any other proposer is refused (the
+            official code has no other).
         schedule: the query indices of each step (:func:`fixed_schedule`, single pass only); None = the official
             stop rule.
         background: the normalised background-query embeddings float (K, D) of a single pass; the official code
@@ -455,6 +458,10 @@ def official_order(proposal: ClipBundle, classifier: ClipBundle, config: CaRConf
     cfg, clock = config, clock or StageClock()
     if cfg.mode not in ("semantic", "refer"):
         raise ValueError(f"unknown mode {cfg.mode!r}; valid: semantic, refer")
+    if not get_proposer(cfg.proposer).official:
+        raise ValueError(f"the official loop order exists for the grad-CAM proposers only (gradcam, caa); config "
+                         f"{cfg.name!r} proposes with {cfg.proposer!r}: time it with car.bench.car_pipeline or "
+                         f"python -m car bench --peers")
     image = to_rgb_uint8(image)
     n = len(queries)
     is_stuff = np.zeros(n, bool) if stuff is None else np.asarray(stuff, bool)

@@ -29,11 +29,99 @@ OFFICIAL_TEMPLATES: tuple[str, ...] = (
     "There is a large {} in the scene.",
 )
 
+#: The 80 ImageNet templates of the CLIP paper (Radford et al. 2021; openai/CLIP
+#: notebooks/Prompt_Engineering_for_ImageNet.ipynb), the text side of the single-pass peers' protocol
+#: (wangf3014/SCLIP:prompts/imagenet_template.py ``openai_imagenet_template``): one embedding per name, the mean
+#: of the 80 normalised template embeddings, normalised again.
+IMAGENET_TEMPLATES: tuple[str, ...] = (
+    "a bad photo of a {}.",
+    "a photo of many {}.",
+    "a sculpture of a {}.",
+    "a photo of the hard to see {}.",
+    "a low resolution photo of the {}.",
+    "a rendering of a {}.",
+    "graffiti of a {}.",
+    "a bad photo of the {}.",
+    "a cropped photo of the {}.",
+    "a tattoo of a {}.",
+    "the embroidered {}.",
+    "a photo of a hard to see {}.",
+    "a bright photo of a {}.",
+    "a photo of a clean {}.",
+    "a photo of a dirty {}.",
+    "a dark photo of the {}.",
+    "a drawing of a {}.",
+    "a photo of my {}.",
+    "the plastic {}.",
+    "a photo of the cool {}.",
+    "a close-up photo of a {}.",
+    "a black and white photo of the {}.",
+    "a painting of the {}.",
+    "a painting of a {}.",
+    "a pixelated photo of the {}.",
+    "a sculpture of the {}.",
+    "a bright photo of the {}.",
+    "a cropped photo of a {}.",
+    "a plastic {}.",
+    "a photo of the dirty {}.",
+    "a jpeg corrupted photo of a {}.",
+    "a blurry photo of the {}.",
+    "a photo of the {}.",
+    "a good photo of the {}.",
+    "a rendering of the {}.",
+    "a {} in a video game.",
+    "a photo of one {}.",
+    "a doodle of a {}.",
+    "a close-up photo of the {}.",
+    "a photo of a {}.",
+    "the origami {}.",
+    "the {} in a video game.",
+    "a sketch of a {}.",
+    "a doodle of the {}.",
+    "a origami {}.",
+    "a low resolution photo of a {}.",
+    "the toy {}.",
+    "a rendition of the {}.",
+    "a photo of the clean {}.",
+    "a photo of a large {}.",
+    "a rendition of a {}.",
+    "a photo of a nice {}.",
+    "a photo of a weird {}.",
+    "a blurry photo of a {}.",
+    "a cartoon {}.",
+    "art of a {}.",
+    "a sketch of the {}.",
+    "a embroidered {}.",
+    "a pixelated photo of a {}.",
+    "itap of the {}.",
+    "a jpeg corrupted photo of the {}.",
+    "a good photo of a {}.",
+    "a plushie {}.",
+    "a photo of the nice {}.",
+    "a photo of the small {}.",
+    "a photo of the weird {}.",
+    "the cartoon {}.",
+    "art of the {}.",
+    "a drawing of the {}.",
+    "a photo of the large {}.",
+    "a black and white photo of a {}.",
+    "the plushie {}.",
+    "a dark photo of a {}.",
+    "itap of a {}.",
+    "graffiti of the {}.",
+    "a toy {}.",
+    "itap of my {}.",
+    "a photo of a cool {}.",
+    "a photo of a small {}.",
+    "a tattoo of the {}.",
+)
+
 #: Named template sets for the mask classifier (config field ``templates``).
 TEMPLATE_SETS: dict[str, tuple[str, ...]] = {
     "official15": OFFICIAL_TEMPLATES,
     "canonical": (CAM_TEMPLATE,),  # RefCOCO*/GRES configs: the canonical string only
     "photo": ("a photo of a {}.",),
+    "imagenet80": IMAGENET_TEMPLATES,  # the single-pass peers' protocol (any method may use it)
 }
 
 #: The 23 background words of every official config (``bg_cls`` = CLIP-ES ``BACKGROUND_CATEGORY_COCO``).
@@ -63,12 +151,22 @@ MAN_MADE: tuple[str, ...] = (
     "crosswalk", "culvert", "dam", "archway", "causeway", "plaza", "square", "station", "terminal",
 )
 
+#: The background line of the single-pass peers' VOC-21 and COCO-Object name files (26 stuff words;
+#: wangf3014/SCLIP:configs/cls_voc21.txt line 1, the same in cls_coco_object.txt and in the NACLIP and SC-CLIP copies).
+SCLIP_BACKGROUND: tuple[str, ...] = (
+    "sky", "wall", "tree", "wood", "grass", "road", "sea", "river", "mountain", "sands", "desk", "bed", "building",
+    "cloud", "lamp", "door", "window", "wardrobe", "ceiling", "shelf", "curtain", "stair", "floor", "hill", "rail",
+    "fence",
+)
+
 #: Background-query groups by name (config field ``background``).
 BACKGROUND_GROUPS: dict[str, tuple[str, ...]] = {
     "clipes": CLIPES_BACKGROUND,
     "terrestrial": TERRESTRIAL,
     "aquatic_atmospheric": AQUATIC_ATMOSPHERIC,
     "man_made": MAN_MADE,
+    "sclip": SCLIP_BACKGROUND,  # the peers' protocol on VOC-21 and COCO-Object
+    "background": ("background",),  # the peers' protocol on PC-60 (wangf3014/SCLIP:configs/cls_context60.txt line 1)
 }
 
 
@@ -92,7 +190,7 @@ def background_queries(groups: Sequence[str], exclude: Sequence[str] = ()) -> li
     excluded = {q.strip().lower() for q in exclude}
     words: list[str] = []
     if any(g not in BACKGROUND_GROUPS for g in groups):
-        from car.world import register_worlds
+        from car.plugins import register_worlds
 
         register_worlds()  # the toy world's groups
     for group in groups:

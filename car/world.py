@@ -1,8 +1,8 @@
 """Which world a chapter, a test or the demo runs in: real CLIP, real CLIP with random weights, or the toy world.
 
 * **real CLIP**: the OpenAI ViT-B/16 and ViT-L/14 weights are cached or downloadable (Colab, the published build);
-* **random weights** (``CAR_RANDOM_WEIGHTS=1``): the same open_clip architectures, randomly initialised, so that
-  every real-CLIP code path runs offline (CI). Numbers and figures from it show mechanics only, never results;
+* **random weights** (``CAR_RANDOM_WEIGHTS=1``, :func:`car.backbones.random_weights`): the same open_clip
+  architectures, randomly initialised, so that every real-CLIP code path runs offline (CI). Numbers and figures from it show mechanics only, never results;
 * **the toy world**: no weights here; the tiny CLIPs shipped with ``car``.
 
     >>> world = detect()
@@ -11,30 +11,12 @@
 """
 from __future__ import annotations
 
-import functools
-import importlib
-import os
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-#: The environment variable that switches on the random-weights mode (tests only; never on by default).
-RANDOM_WEIGHTS_ENV = "CAR_RANDOM_WEIGHTS"
+from car.backbones import RANDOM_WEIGHTS_ENV, random_weights, weights_available
+
 RANDOM_LABEL = "real CLIP, random weights: mechanics only"
-#: Modules that register a world's presets, datasets and background-query groups with the core. ``import car``
-#: loads none of them; a registry asked for a name it does not hold loads them first (:func:`register_worlds`).
-WORLD_MODULES = ("car.toy",)
-
-
-@functools.cache
-def register_worlds() -> None:
-    """Import :data:`WORLD_MODULES` once, so that they register what they provide."""
-    for name in WORLD_MODULES:
-        importlib.import_module(name)
-
-
-def random_weights() -> bool:
-    """True when ``CAR_RANDOM_WEIGHTS`` asks for randomly initialised real architectures."""
-    return os.environ.get(RANDOM_WEIGHTS_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 @dataclass(frozen=True)
@@ -96,7 +78,6 @@ def detect(models: tuple[str, ...] = ("ViT-B-16", "ViT-L-14"), pretrained: str =
            device: str = "auto") -> World:
     """The world this process can run: real when every model's weights are at hand (or random weights are on),
     on ``device`` (``"auto"``: CUDA when available, else the CPU)."""
-    from car.backbones import weights_available
     from car.devices import resolve_device
 
     where = resolve_device(device)

@@ -64,9 +64,9 @@ def test_official_order_and_car_give_the_same_proposals_scores_and_masks(runs) -
 
 
 def test_official_order_follows_a_plain_grad_cam_config_like_car(clip_tiny, cfg, rgb) -> None:
-    """With ``cam_method="gradcam"`` neither path applies CAA; they still agree (the toy presets use this).
+    """With ``proposer="gradcam"`` neither path applies CAA; they still agree (the toy presets use this).
     The tiny model's raw CAMs peak near 1e-7..1e-6: both paths use the official min–max guard (1e-15)."""
-    gc = cfg.replace(cam_method="gradcam")
+    gc = cfg.replace(proposer="gradcam")
     schedule = bench.fixed_schedule(3, 2)
     reference = official.official_order(clip_tiny, clip_tiny, gc, rgb, QUERIES[:3], schedule)
     ours = bench.car_pipeline(CaR(clip_tiny, clip_tiny, gc), rgb, QUERIES[:3], schedule)
@@ -144,7 +144,7 @@ def test_main_writes_the_json_on_the_toy_world(tmp_path, capsys) -> None:
     assert "text_encodings" not in toy["paths"]["car"]["warm"]["counts"]  # warm: every text came from the cache
     assert toy["agreement"]["kept_equal"] and toy["agreement"]["masks_equal"]
     assert max(toy["agreement"]["proposal_max_abs_diff"]) < 1e-4
-    assert toy["setup"]["cam_method"] == load_config("toy_voc").cam_method
+    assert toy["setup"]["proposer"] == load_config("toy_voc").proposer
     assert toy["paths"]["car"]["peak_mb"] is None  # in-process: no per-path memory
     assert {"car_over_floor", "official_over_car"} <= set(toy["ratios"])
     assert data["paper"]["ms_per_image"] == 950

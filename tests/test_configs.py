@@ -146,14 +146,14 @@ def test_referring_presets() -> None:
 # Each ablation row of Tables 2-6 resolves to a preset: its base setting with exactly the ablated fields
 # changed, holding the row's values as car.paper stores them (translated here, not by car.config).
 # ---------------------------------------------------------------------------------------------
-ABLATED = {"2": {"recurrence", "cam_method"}, "3": {"proposal_model", "classifier_model"}, "4": {"prompts"},
+ABLATED = {"2": {"recurrence", "proposer"}, "3": {"proposal_model", "classifier_model"}, "4": {"prompts"},
            "5": {"eta", "theta", "lam"}, "6": {"background"}}
 
 
 def _holds_row(cfg: CaRConfig, key: str, row: paper.PaperRow) -> bool:
     m = row.meta
     if key == "2":
-        return (cfg.recurrence, cfg.cam_method) == (m["w/ recurrence?"], "gradcam" if "gradCAM" in m["CAM"] else "caa")
+        return (cfg.recurrence, cfg.proposer) == (m["w/ recurrence?"], "gradcam" if "gradCAM" in m["CAM"] else "caa")
     if key == "3":
         f, g = m["Mask Proposal Generator f"], m["Mask Classifier g"]
         return (cfg.proposal_model, cfg.classifier_model) == (f.replace("/", "-"), g.replace("/", "-"))
@@ -182,7 +182,7 @@ def test_every_ablation_row_resolves_to_its_setting(key: str) -> None:
 
 def test_ablation_presets_by_name() -> None:
     assert load_config("voc_no_recurrence").recurrence is False
-    assert load_config("voc_gradcam").cam_method == "gradcam"
+    assert load_config("voc_gradcam").proposer == "gradcam"
     assert load_config("voc_bg_none").background == ()
     assert load_config("voc_bg_terrestrial_man_made").background == ("terrestrial", "man_made")
     assert load_config("coco_prop_l14_cls_b16").proposal_model == "ViT-L-14"
@@ -217,3 +217,46 @@ def test_a_yaml_file_loads_by_path(tmp_path: Path) -> None:
 def test_unknown_preset_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match=r"unknown config 'vocc'; available: .*\bvoc\b.*\bvoc20\b"):
         load_config("vocc")
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets beyond the paper (car/configs/beyond): listed in their own section, no paper cell
+# ---------------------------------------------------------------------------------------------
+BEYOND = list_configs(beyond=True)
+
+
+def test_beyond_presets_are_listed_apart_from_the_paper_ones() -> None:
+    assert {"peers_voc21", "peers_context60", "peers_coco_object", "peers_voc20", "peers_context59",
+            "peers_ade150"} <= set(BEYOND)
+    assert not set(BEYOND) & set(NAMES) and not set(BEYOND) & set(paper.PRESET_CELLS)
+
+
+@pytest.mark.parametrize("name", BEYOND)
+def test_every_beyond_preset_loads_and_says_what_it_is(name: str) -> None:
+    cfg = load_config(name)
+    assert cfg.name == name and cfg.description.strip() and cfg.table == "beyond the paper"
+    assert name not in paper.PRESET_CELLS
+
+
+@pytest.mark.parametrize("name", [n for n in BEYOND if n.startswith("peers_")])
+def test_the_peers_protocol_presets(name: str) -> None:
+    """One protocol (wangf3014/SCLIP:configs): short side 336, 224/112 windows, the 80 templates, SCLIP's names,
+    probability threshold 0.1 exactly on the three sets with background; CaR's values from the base preset."""
+    cfg = load_config(name)
+    raw = yaml.safe_load((CONFIG_DIR / "beyond" / f"{name}.yaml").read_text(encoding="utf-8"))
+    base = load_config(raw["base"])
+    assert (cfg.short_side, cfg.slide_crop, cfg.slide_stride, cfg.dense_templates) == (336, 224, 112, "imagenet80")
+    assert cfg.class_names.startswith("sclip_") and cfg.dense_logit_scale == 40.0 and not cfg.pamr
+    with_background = name in ("peers_voc21", "peers_context60", "peers_coco_object")
+    assert cfg.prob_thd == (0.1 if with_background else 0.0) and bool(cfg.dense_background) == with_background
+    assert (cfg.eta, cfg.theta, cfg.lam, cfg.prompts, cfg.stuff_prompts) == (base.eta, base.theta, base.lam,
+                                                                             base.prompts, base.stuff_prompts)
+
+
+def test_a_beyond_preset_rejects_an_unknown_key(tmp_path, monkeypatch) -> None:
+    import car.config as config
+
+    (tmp_path / "odd.yaml").write_text("description: x\nbase: voc\nshort_sid: 336\n", encoding="utf-8")
+    monkeypatch.setattr(config, "BEYOND_DIR", tmp_path)
+    with pytest.raises(ValueError, match="unknown config key"):
+        load_config("odd")

@@ -202,8 +202,11 @@ def test_concurrent_requests_and_bad_uploads_are_all_answered(server, tmp_path) 
         expected[path.name] = str(info.value).replace(str(path), path.name)  # the CLI's line, naming the upload
     args = dict(preset="toy_voc", theta=0.6, size=64, native=False, api_name="/segment")
     queries = ", ".join(THINGS[:6])
+    from car.demo import PRESET_PROPOSER
+
     submit = lambda path, q: client.submit(client_mod.handle_file(str(path)), q, args["preset"], args["theta"],  # noqa: E731
-                                           args["size"], args["native"], api_name=args["api_name"])
+                                           args["size"], args["native"], "car", PRESET_PROPOSER,
+                                           api_name=args["api_name"])
     jobs = [("good", submit(scene, queries)) for _ in range(5)]
     jobs += [("text", submit(text, queries)), ("bomb", submit(bomb, queries)),
              ("queries", submit(scene, ", ".join(f"thing {i}" for i in range(31)))), ("good", submit(scene, queries))]

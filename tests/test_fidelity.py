@@ -204,7 +204,7 @@ def _toy_case(family: str):
     if family in ("semantic", "semantic_caa"):  # the toy presets propose with plain grad-CAM; "_caa" adds CAA
         ds = get_dataset("toy_voc", None)
         cfg = load_config("toy_voc")
-        cfg = cfg.replace(cam_method="caa") if family == "semantic_caa" else cfg
+        cfg = cfg.replace(proposer="caa") if family == "semantic_caa" else cfg
         return cfg, ds[0].image, list(ds.class_names), None
     if family == "two_pass":
         ds = get_dataset("toy_context", None)
@@ -229,7 +229,8 @@ def _toy_case(family: str):
 
 @pytest.fixture(scope="module")
 def toy_models():
-    from car.backbones import TOY_MODELS, load_clip
+    from car.backbones import load_clip
+    from car.toy.models import TOY_MODELS
 
     return {name: load_clip(name) for name in TOY_MODELS}
 
@@ -378,7 +379,7 @@ def test_the_agreement_test_sees_the_fp16_positional_embedding_alone(b16, voc_im
 def test_thing_background_added_keeps_the_words_and_adds_the_stuff_names() -> None:
     """§4.1 "all 'stuff' categories are added as background queries": the 23 words, then the stuff names that are
     not among them (floor; sky and wall are CLIP-ES words); "stuff" replaces the words; "official" keeps the groups."""
-    from car.model import thing_background_words
+    from car.queries import thing_background_words
 
     queries, stuff = ["cat", "sky", "floor", "wall"], ["sky", "floor", "wall"]
     added = thing_background_words(load_config("context", thing_background="added"), queries, stuff)
@@ -425,7 +426,7 @@ def test_fp16_tool_official_cam_in_fp32_is_cars_cam(clip_tiny, rgb) -> None:
     """The tool's official CAM (one backward per query, numpy get_cam) with fp32 weights and texts equals car's CAM
     (batched gradients, torch): the tool's formula is right; with an fp16 model only the arithmetic changes."""
     from car.backbones import encode_text
-    from car.model import background_texts
+    from car.queries import background_texts
 
     tool = _fp16_tool()
     cfg, queries = load_config("voc"), ["red square", "blue sky", "grass"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from car.maskclip import dense_labels
+from car.peers import dense_labels
 
 
 def test_dense_labels_pick_the_best_row_and_map_background_words_to_minus_one() -> None:

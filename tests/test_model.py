@@ -9,7 +9,7 @@ import torch
 
 from car import CaR, load_config
 from car.cam import minmax
-from car.model import check_queries
+from car.queries import check_queries
 
 
 @pytest.fixture

@@ -28,13 +28,16 @@ import sys
 from pathlib import Path
 import car
 from car import list_configs, load_clip, load_config
-from car.backbones import TOY_MODELS
+from car.toy.models import TOY_MODELS
 from car.toy import tables
 from car.toy.segmenter import ToySegmenter
 
 assert Path(car.__file__).resolve().is_relative_to(Path(sys.prefix).resolve()), car.__file__
-paper, toy = list_configs(), list_configs(toy=True)
-for name in paper + toy:
+paper, toy, beyond = list_configs(), list_configs(toy=True), list_configs(beyond=True)
+assert beyond, "the presets beyond the paper (car/configs/beyond) are missing from the wheel"
+from car.queries import list_name_files
+assert list_name_files(), "the class-name files (car/data/names) are missing from the wheel"
+for name in paper + toy + beyond:
     load_config(name)
 for name in TOY_MODELS:
     load_clip(name)

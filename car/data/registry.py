@@ -39,8 +39,8 @@ _ALIASES = {"voc21": "voc", "context60": "context", "pc59": "context59", "pc60":
 
 
 def list_datasets() -> list[str]:
-    """Registered dataset names, sorted (the worlds' splits included: :func:`car.world.register_worlds`)."""
-    from car.world import register_worlds
+    """Registered dataset names, sorted (the worlds' splits included: :func:`car.plugins.register_worlds`)."""
+    from car.plugins import register_worlds
 
     register_worlds()
     return sorted(_REGISTRY)
@@ -77,7 +77,7 @@ def get_dataset(name: str, root: str | Path | None, split: str | None = None, **
     """
     key = _ALIASES.get(name, name)
     if key not in _REGISTRY:
-        from car.world import register_worlds
+        from car.plugins import register_worlds
 
         register_worlds()  # the toy world's splits
     if key not in _REGISTRY:

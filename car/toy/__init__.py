@@ -1,9 +1,10 @@
 """The toy world: synthetic scenes, tiny CLIPs trained on them, and validation splits for every benchmark.
 
 Importing it registers with the core the toy presets (:mod:`car.config`), the toy background-query groups (one
-per stuff family, Table 6's analogue; :mod:`car.vocab`) and the toy splits (:mod:`car.data`). ``import car``
+per stuff family, Table 6's analogue; :mod:`car.vocab`), the toy splits (:mod:`car.data`) and the tiny CLIPs
+(:mod:`car.backbones`). ``import car``
 does not import it: the core's registries do, the first time they are asked for a name they lack
-(:func:`car.world.register_worlds`).
+(:func:`car.plugins.register_worlds`).
 """
 from pathlib import Path
 
@@ -17,6 +18,6 @@ for _family, _words in STUFF_FAMILIES.items():
     register_background_group(f"toy_{_family}", _words)
 register_background_group("toy_stuff", STUFF)
 
-from car.toy import splits  # noqa: E402  (registers the toy datasets)
+from car.toy import models, splits  # noqa: E402  (register the toy CLIPs and the toy datasets)
 
-__all__ = ["THINGS", "STUFF", "STUFF_FAMILIES", "splits"]
+__all__ = ["THINGS", "STUFF", "STUFF_FAMILIES", "models", "splits"]

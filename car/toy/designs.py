@@ -156,7 +156,7 @@ def run_designs(names: list[str] | None = None, steps: int = 300, out: str | Pat
         data["designs"].sort(key=lambda r: order.index(r["name"]) if r["name"] in order else len(order))
         results.write_json_atomic(out, data)
     if "shipped" not in data:
-        from car.backbones import TOY_MODELS
+        from car.toy.models import TOY_MODELS
 
         data["shipped"] = [probe_shipped(name) for name in TOY_MODELS]
         results.write_json_atomic(out, data)

@@ -2,19 +2,27 @@
 
 Checkpoints are plain ``torch.save`` dicts of tensors, numbers and strings (``weights_only=True`` loads
 them): ``{"format", "size", "model_cfg", "words", "context_length", "state_dict" (fp16), "log"}``.
+
+Importing this module registers the shipped models with :func:`car.backbones.register_backbone`
+(``load_clip("toy-b")``, :data:`TOY_MODELS`) and ``.pt`` toy checkpoints with
+:func:`car.backbones.register_checkpoint_loader`; open_clip itself loads with the first model.
 """
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import open_clip
 import torch
 
+from car.backbones import ClipBundle, register_backbone, register_checkpoint_loader
 from car.results import write_json_atomic
 from car.toy.text import TOY_WORDS, WordTokenizer
+
+if TYPE_CHECKING:
+    import open_clip
 
 CHECKPOINT_FORMAT = "car-toy-clip-1"
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
@@ -54,6 +62,8 @@ def build_toy_clip(size: str, words: tuple[str, ...] = TOY_WORDS) -> tuple[open_
     Raises:
         ValueError: unknown size.
     """
+    import open_clip
+
     if size not in TOY_MODEL_CFGS:
         raise ValueError(f"unknown toy model size {size!r}; valid: {', '.join(TOY_MODEL_CFGS)}")
     cfg = TOY_MODEL_CFGS[size]
@@ -142,3 +152,22 @@ def load_checkpoint(path: str | Path) -> tuple[open_clip.CLIP, WordTokenizer, di
                          f"(it was saved from another config): {str(e).splitlines()[0]}") from e
     model.eval().requires_grad_(False)
     return model, tokenizer, payload
+
+
+#: The shipped toy CLIPs by name (``load_clip(name)``): toy-b, toy-l (Table 3's B and L roles) and toy-b4.
+TOY_MODELS: tuple[str, ...] = tuple(f"toy-{size}" for size in TOY_MODEL_CFGS)
+
+
+def load_toy(path: str | Path, device: str | torch.device = "cpu") -> ClipBundle:
+    """A toy checkpoint as a :class:`car.backbones.ClipBundle` named ``toy-<size>`` (what ``load_clip`` returns)."""
+    model, tokenizer, payload = load_checkpoint(path)
+    return ClipBundle(model.to(device), tokenizer, f"toy-{payload['size']}", str(path))
+
+
+def _load_shipped(name: str, device: str | torch.device) -> ClipBundle:
+    return load_toy(checkpoint_path(name.removeprefix("toy-")), device)
+
+
+for _name in TOY_MODELS:
+    register_backbone(_name, functools.partial(_load_shipped, _name))
+register_checkpoint_loader(".pt", load_toy)

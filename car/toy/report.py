@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from car.backbones import TOY_MODELS, encode_text, load_clip
+from car.backbones import encode_text, load_clip
+from car.toy.models import TOY_MODELS
 from car.classifier import encode_images, preprocess
 from car.config import load_config
 from car.data import get_dataset
@@ -55,8 +56,8 @@ def report(limit: int | None = None, progress: bool = True, out_dir: str | Path 
         "T=1 (no recurrence)": cfg.replace(recurrence=False),
         "CaR (full, toy preset: grad-CAM proposals)": cfg,
         "one step, pruned (max_steps=1)": cfg.replace(max_steps=1),
-        "CaR with CAA (the paper's proposal generator)": cfg.replace(cam_method="caa"),
-        "T=1 with CAA": cfg.replace(recurrence=False, cam_method="caa"),
+        "CaR with CAA (the paper's proposal generator)": cfg.replace(proposer="caa"),
+        "T=1 with CAA": cfg.replace(recurrence=False, proposer="caa"),
     }
     miou = {k: miou_of(v, f"{i}", limit, progress, Path(out_dir)) for i, (k, v) in enumerate(runs.items())}
     full, single = miou["CaR (full, toy preset: grad-CAM proposals)"], miou["T=1 (no recurrence)"]

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from car.backbones import ClipBundle, embed_patches, encode_text, image_tensor, load_clip, run_blocks, to_rgb_uint8
-from car.maskclip import DenseResult, dense_labels, query_texts
-from car.model import check_queries
+from car.peers import DenseResult, dense_labels, query_texts
+from car.queries import check_queries
 from car.toy.models import CHECKPOINT_DIR, load_payload, save_payload
 from car.toy.scenes import COLOURS, STUFF, THINGS, render, sample_scene
 from car.vocab import CAM_TEMPLATE

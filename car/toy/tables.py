@@ -72,9 +72,11 @@ def _run_model(model: Callable, cfg: CaRConfig, ds=None) -> float:
 def _maskclip(cfg: CaRConfig) -> float:
     """MaskCLIP on the config's split with the config's proposal backbone and background queries."""
     from car.backbones import load_clip
-    from car.maskclip import MaskCLIP
+    from car.peers import PeerSegmenter
 
-    return _run_model(MaskCLIP(load_clip(cfg.proposal_model), cfg.background), cfg)
+    protocol = cfg.replace(dense_templates="cam", prob_thd=0.0, dense_background=None)  # the CAM template, argmax
+    segmenter = PeerSegmenter("maskclip", load_clip(cfg.proposal_model), protocol)
+    return _run_model(segmenter, cfg)
 
 
 # --------------------------------------------------------------------------- the tables
@@ -105,7 +107,7 @@ def table2(proposal_model: str | None = None, classifier_model: str | None = Non
     return {"columns": ["w/ recurrence?", "CAM", "mIoU"],
             "rows": [{"label": label, "values": [rec if steps is None else "pruned once",
                                                  "CLIP-ES" if cam == "caa" else "gradCAM",
-                                                 _run(cfg.replace(recurrence=rec, cam_method=cam, max_steps=steps))]}
+                                                 _run(cfg.replace(recurrence=rec, proposer=cam, max_steps=steps))]}
                      for label, rec, cam, steps in rows]}
 
 

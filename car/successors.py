@@ -1,0 +1,215 @@
+"""CaR among its successors: the measurements behind Part IV of the book, each one command and one JSON.
+
+* :func:`toy_table` — every single-pass peer alone (``python -m car evaluate --config <toy preset> --method
+  <peer>``) and CaR with every proposer (``--method car --proposer <name>``) on the toy splits toy_voc,
+  toy_context and toy_ade, one evaluation each, the mIoU read from each run's results JSON
+  (``python -m car toy peers`` → ``car/results/peers_toy.json``);
+* :func:`cost_table` — seconds per image, forward / backward passes and peak memory of every method on the real
+  architectures with random weights (ViT-B/16; CaR with a ViT-L/14 classifier), each method in its own process
+  (``python -m car bench --peers`` → ``car/results/peers_cost.json``). Timing does not depend on the weights'
+  values; the masks of random weights mean nothing and are not scored.
+
+The chapter reads both JSONs (:func:`shipped_toy`, :func:`shipped_cost`); nothing in it is typed.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from car import results
+from car.peers import list_peers
+from car.proposers import list_proposers
+
+#: The toy splits of the table: the analogues of VOC-21, Pascal Context and ADE-150.
+TOY_SPLITS = ("toy_voc", "toy_context", "toy_ade")
+#: The real-architecture image of the cost table: a VOC-sized 500 x 375 scene (``car.bench.bench_image``).
+COST_PRESET = "peers_voc21"
+COST_QUERIES = 20
+
+
+def toy_runs() -> list[tuple[str, str | None]]:
+    """(method, proposer) of every row: each peer alone, then CaR with each registered proposer."""
+    return [(p, None) for p in list_peers()] + [("car", p) for p in list_proposers()]
+
+
+def command(preset: str, method: str, proposer: str | None, limit: int | None) -> str:
+    """The evaluation command of one cell."""
+    tail = f" --proposer {proposer}" if proposer else ""
+    lim = f" --limit {limit}" if limit else ""
+    return f"python -m car evaluate --config {preset} --method {method}{tail}{lim}"
+
+
+def toy_table(out: str | Path | None = None, splits: Sequence[str] = TOY_SPLITS,
+              runs: Sequence[tuple[str, str | None]] | None = None, limits: dict[str, int] | None = None,
+              progress: bool = True) -> dict[str, Any]:
+    """Evaluate every run on every toy split, one at a time (the evaluation runner, as the command does).
+
+    Args:
+        out: where to write the JSON (default: the user cache, ``peers_toy.json``).
+        limits: images per split (default: the toy tables' :data:`car.toy.tables.LIMITS`).
+
+    Returns:
+        {"splits", "rows": [{"method", "proposer", "label", "values": {split: mIoU %}, "commands": {split: ...},
+        "seconds": {split: s}}], "meta"}.
+    """
+    from car.config import load_config
+    from car.evaluate import run_config
+    from car.toy.tables import LIMITS, fingerprint
+
+    limits = dict(LIMITS if limits is None else limits)
+    rows = []
+    start = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        for method, proposer in runs or toy_runs():
+            row = {"method": method, "proposer": proposer, "label": label(method, proposer), "values": {},
+                   "commands": {}, "seconds": {}}
+            for split in splits:
+                cfg = load_config(split, **({"proposer": proposer} if proposer else {}))
+                t0 = time.time()
+                res = run_config(cfg, out=Path(tmp) / f"{method}-{proposer}-{split}.json", limit=limits.get(split),
+                                 progress=False, device="cpu", method=method)
+                row["values"][split] = round(100 * res["metrics"]["mIoU"], 1)
+                row["commands"][split] = command(split, method, proposer, limits.get(split))
+                row["seconds"][split] = round(time.time() - t0, 1)
+                if progress:
+                    print(f"{row['label']:32s} {split:12s} mIoU {row['values'][split]:5.1f}  "
+                          f"({row['seconds'][split]:.0f} s, {res['num_evaluated']} images)", flush=True)
+            rows.append(row)
+    data = {"splits": list(splits), "rows": rows,
+            "meta": {"world": "toy (not real CLIP)", "limits": {s: limits.get(s) for s in splits},
+                     "fingerprint": fingerprint("peers"), "seconds": round(time.time() - start, 1),
+                     "date": time.strftime("%Y-%m-%d %H:%M:%S")}}
+    results.write_json_atomic(Path(out) if out else results.cache_dir() / "peers_toy.json", data)
+    return data
+
+
+def label(method: str, proposer: str | None) -> str:
+    """A row's name: "naclip alone" or "CaR + naclip"."""
+    return f"{method} alone" if method != "car" else f"CaR + {proposer}"
+
+
+# --------------------------------------------------------------------------- the cost table
+def _cost_one(method: str, proposer: str | None, repeats: int, device: str) -> dict[str, Any]:
+    """One method in this (fresh) process: models loaded and the vocabulary's text embeddings computed (untimed),
+    one run on the benchmark image for its peak memory above that level, then ``repeats`` timed runs."""
+    import torch
+
+    from car.backbones import load_clip
+    from car.bench import bench_image, bench_queries, car_pipeline, fixed_schedule
+    from car.config import load_config
+    from car.model import CaR
+    from car.peers import PeerSegmenter, base
+    from car.timing import PeakMemory, StageClock
+
+    torch.set_grad_enabled(True)
+    cfg = load_config(COST_PRESET, **({"proposer": proposer} if proposer else {}))
+    image, queries = bench_image("real"), bench_queries("real", COST_QUERIES)
+    torch.manual_seed(0)
+    proposal = load_clip("ViT-B-16", pretrained=None, device=device)
+    passes: dict[str, int] = {}
+    if method == "car":
+        torch.manual_seed(1)
+        model = CaR(proposal, load_clip("ViT-L-14", pretrained=None, device=device), cfg)
+        schedule = fixed_schedule(len(queries), 2)
+        run = lambda im: car_pipeline(model, im, queries, schedule, clock=StageClock())  # noqa: E731
+    else:
+        model = PeerSegmenter(method, proposal, cfg)
+        run = lambda im: model(im, queries)  # noqa: E731
+        work = base.protocol_image(image, cfg.short_side, cfg.working_size)
+        passes = {"ViT-B/16 forwards": len(base.windows(work.shape[:2], cfg.slide_crop, cfg.slide_stride))}
+    if method == "car":
+        run(np.ascontiguousarray(image[:64, :64]))  # untimed: the vocabulary's text embeddings (a small image)
+    else:
+        model.text(model.words(queries))  # untimed: the vocabulary's text embeddings
+    with PeakMemory(device) as mem:  # the first image: its memory (allocator and threads start cold)
+        run(image)
+    peak = mem.peak_mb
+    seconds, cpu = [], []
+    for _ in range(max(1, repeats)):
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = run(image)
+        seconds.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    if method == "car":
+        counts = out.counts
+        passes = {"ViT-B/16 forwards": counts.get("cam_backbone_forwards", 0),
+                  "ViT-B/16 backwards": counts.get("cam_backwards", 0),
+                  "ViT-L/14 image forwards": counts.get("classifier_images", 0),
+                  "steps": len(out.steps)}
+    return {"method": method, "proposer": proposer, "label": label(method, proposer),
+            "seconds_per_image": round(float(np.median(seconds)), 3), "cpu_s": round(float(np.median(cpu)), 3),
+            "runs_s": [round(s, 3) for s in seconds], "peak_mb": None if peak is None else round(peak, 1),
+            "passes": passes, "image_hw": list(image.shape[:2]), "num_queries": len(queries)}
+
+
+def _child(args: tuple, out_json: str) -> None:
+    try:
+        result = _cost_one(*args)
+    except Exception as e:  # noqa: BLE001 - reported to the parent
+        result = {"error": f"{type(e).__name__}: {e}"}
+    Path(out_json).write_text(json.dumps(result))
+
+
+def _isolated(args: tuple) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out_json = os.path.join(tmp, "r.json")
+        proc = mp.get_context("spawn").Process(target=_child, args=(args, out_json))
+        proc.start()
+        proc.join()
+        if not os.path.exists(out_json):
+            raise RuntimeError(f"the cost run of {args[0]!r} died (exit code {proc.exitcode}); out of memory?")
+        res = json.loads(Path(out_json).read_text())
+    if "error" in res:
+        raise RuntimeError(f"the cost run of {args[0]!r} failed: {res['error']}")
+    return res
+
+
+def cost_runs() -> list[tuple[str, str | None]]:
+    """(method, proposer) of the cost table: each peer alone, CaR with the paper's f, CaR over each peer's maps."""
+    return [(p, None) for p in list_peers()] + [("car", "caa")] + [("car", p) for p in list_peers()]
+
+
+def cost_table(out: str | Path | None = None, runs: Sequence[tuple[str, str | None]] | None = None,
+               repeats: int = 1, device: str = "cpu", progress: bool = True) -> dict[str, Any]:
+    """Time every method on the real architectures (random weights), each in its own process.
+
+    Returns:
+        {"rows": [{"method", "proposer", "label", "seconds_per_image", "cpu_s", "runs_s", "peak_mb", "passes",
+        ...}], "meta": {"preset", "machine", "torch_threads", "load", "seconds", ...}}.
+    """
+    import torch
+
+    rows, start = [], time.time()
+    for method, proposer in runs or cost_runs():
+        row = _isolated((method, proposer, repeats, device))
+        rows.append(row)
+        if progress:
+            print(f"{row['label']:20s} {row['seconds_per_image']:8.2f} s/image  peak {row['peak_mb']} MiB  "
+                  f"{row['passes']}", flush=True)
+    data = {"rows": rows, "meta": {
+        "preset": COST_PRESET, "models": "ViT-B/16 (peers, CaR's proposals), ViT-L/14 (CaR's classifier), random "
+                                         "weights: timings only", "device": device, "repeats": repeats,
+        "statistic": "median of the timed runs after one untimed image (vocabulary warm); peak memory of that image", "processor": platform.processor() or
+        platform.machine(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(), "load_average": list(os.getloadavg()),
+        "seconds": round(time.time() - start, 1), "date": time.strftime("%Y-%m-%d %H:%M:%S")}}
+    results.write_json_atomic(Path(out) if out else results.cache_dir() / "peers_cost.json", data)
+    return data
+
+
+def shipped_toy() -> dict[str, Any]:
+    """The committed toy table (``car/results/peers_toy.json``)."""
+    return results.read_json(results.shipped("peers_toy.json"))
+
+
+def shipped_cost() -> dict[str, Any]:
+    """The committed cost table (``car/results/peers_cost.json``)."""
+    return results.read_json(results.shipped("peers_cost.json"))
