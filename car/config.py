@@ -361,7 +361,7 @@ def load_config(name_or_path: str | Path, **overrides: Any) -> CaRConfig:
 
     A paper preset's ``table`` and ``row`` come from :data:`car.paper.PRESET_CELLS`; an ablation row of Tables 2-6
     is built from its base preset (:func:`ablation_setting`); a preset beyond the paper (``car/configs/beyond``) may
-    name a ``base`` preset whose values it changes.
+    name a ``base`` preset whose values it changes (so may any YAML path).
 
     Args:
         name_or_path: a preset name such as ``"voc"`` or a path to a ``.yaml`` file.
@@ -374,7 +374,9 @@ def load_config(name_or_path: str | Path, **overrides: Any) -> CaRConfig:
     if path.suffix in (".yaml", ".yml"):
         if not path.exists():
             raise FileNotFoundError(f"config file {path} does not exist")
-        cfg = config_from_dict(_read_yaml(path))
+        data = _read_yaml(path)
+        beyond = "base" in data or path.resolve().parent == BEYOND_DIR.resolve()
+        cfg = _beyond(path) if beyond else config_from_dict(data)
     elif (CONFIG_DIR / f"{name}.yaml").exists():
         cells = paper.PRESET_CELLS.get(name, ())
         cfg = config_from_dict({**_read_yaml(CONFIG_DIR / f"{name}.yaml"), **_cell_refs(cells)})

@@ -782,6 +782,10 @@ def _settings(dataset: Any, config: Any, ignore_background: bool | None, backgro
             ignore_background = bool(getattr(dataset, "ignore_background", False))
         if background_mode not in ("official", "gt_only"):
             raise ValueError(f"background_mode {background_mode!r}; valid: official, gt_only")
+        if ignore_background and not getattr(dataset, "has_background", True):
+            raise ValueError(f"ignore_background is set, but dataset {dataset.name!r} has no background label: its "
+                             f"label 0 is the class {dataset.label_names[0]!r}, which would be left out of the score; "
+                             f"set ignore_background: false")
         return {"ignore_background": bool(ignore_background), "background_mode": background_mode}
     if dataset.kind == "refer":
         return {"empty_as_one": bool(empty_as_one)}

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import BOOK_TIMES, ROOT, execute_chapters
+from conftest import BOOK_LAYER, BOOK_TIMES, ROOT, execute_chapters
 
 pytestmark = pytest.mark.slow
 
@@ -27,9 +27,7 @@ _spec = importlib.util.spec_from_file_location("stamp_chapters", ROOT / "tools" 
 stamp = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(stamp)
 CHAPTERS = stamp.chapters()
-_spec = importlib.util.spec_from_file_location("editions", ROOT / "tools" / "editions.py")
-editions = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(editions)
+editions = BOOK_LAYER.editions  # tools/editions.py, loaded once by book/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -226,29 +226,33 @@ BEYOND = list_configs(beyond=True)
 
 
 def test_beyond_presets_are_listed_apart_from_the_paper_ones() -> None:
-    assert {"peers_voc21", "peers_context60", "peers_coco_object", "peers_voc20", "peers_context59",
-            "peers_ade150"} <= set(BEYOND)
+    assert {"field_voc21", "field_context60", "field_coco_object", "field_voc20", "field_context59",
+            "field_cocostuff171", "field_cityscapes", "field_ade150"} <= set(BEYOND)
     assert not set(BEYOND) & set(NAMES) and not set(BEYOND) & set(paper.PRESET_CELLS)
 
 
 @pytest.mark.parametrize("name", BEYOND)
 def test_every_beyond_preset_loads_and_says_what_it_is(name: str) -> None:
     cfg = load_config(name)
-    assert cfg.name == name and cfg.description.strip() and cfg.table == "beyond the paper"
+    expected = "toy world" if cfg.dataset.startswith("toy_") else "beyond the paper"  # a toy analogue says so
+    assert cfg.name == name and cfg.description.strip() and cfg.table == expected
     assert name not in paper.PRESET_CELLS
 
 
-@pytest.mark.parametrize("name", [n for n in BEYOND if n.startswith("peers_")])
+@pytest.mark.parametrize("name", [n for n in BEYOND if n.startswith("field_")])
 def test_the_peers_protocol_presets(name: str) -> None:
-    """One protocol (wangf3014/SCLIP:configs): short side 336, 224/112 windows, the 80 templates, SCLIP's names,
-    probability threshold 0.1 exactly on the three sets with background; CaR's values from the base preset."""
+    """One protocol (wangf3014/SCLIP:configs): short side 336 (Cityscapes 560), 224/112 windows, the 80 templates,
+    SCLIP's names, probability threshold 0.1 exactly on the three sets with background, and background never
+    predicted on the five without it; CaR's values from the base preset."""
     cfg = load_config(name)
     raw = yaml.safe_load((CONFIG_DIR / "beyond" / f"{name}.yaml").read_text(encoding="utf-8"))
     base = load_config(raw["base"])
-    assert (cfg.short_side, cfg.slide_crop, cfg.slide_stride, cfg.dense_templates) == (336, 224, 112, "imagenet80")
+    short = 560 if name == "field_cityscapes" else 336  # SCLIP's cfg_city_scapes.py: Resize(2048, 560)
+    assert (cfg.short_side, cfg.slide_crop, cfg.slide_stride, cfg.dense_templates) == (short, 224, 112, "imagenet80")
     assert cfg.class_names.startswith("sclip_") and cfg.dense_logit_scale == 40.0 and not cfg.pamr
-    with_background = name in ("peers_voc21", "peers_context60", "peers_coco_object")
+    with_background = name in ("field_voc21", "field_context60", "field_coco_object")
     assert cfg.prob_thd == (0.1 if with_background else 0.0) and bool(cfg.dense_background) == with_background
+    assert cfg.predict_background is with_background and cfg.ignore_background is not with_background
     assert (cfg.eta, cfg.theta, cfg.lam, cfg.prompts, cfg.stuff_prompts) == (base.eta, base.theta, base.lam,
                                                                              base.prompts, base.stuff_prompts)
 

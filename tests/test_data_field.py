@@ -96,7 +96,7 @@ def test_coco_object_unlabeled_rule_on_converted_and_raw_maps(tmp_path):
 def test_coco_unlabeled_is_a_config_switch_passed_to_the_reader():
     assert load_config("coco").coco_unlabeled == "ignore"
     assert load_config("coco").reader_options() == {"unlabeled": "ignore"}
-    assert load_config(BEYOND / "coco_field.yaml").reader_options() == {"unlabeled": "background"}
+    assert load_config(BEYOND / "field_coco_object.yaml").reader_options() == {"unlabeled": "background"}
     assert load_config("voc").reader_options() == {}
     with pytest.raises(ValueError, match="coco_unlabeled='void'; valid: ignore, background"):
         load_config("coco", coco_unlabeled="void")
@@ -186,7 +186,7 @@ def test_never_predicting_background_is_the_field_score_on_voc20(tmp_path):
     scores[[4, 6]] = 0.7
     model = _fake_model(labels, proposals, scores)
     paper = run_config("voc20", data_root=tmp_path, out=tmp_path / "paper.json", model=model, progress=False)
-    field = run_config(BEYOND / "voc20_field.yaml", data_root=tmp_path, out=tmp_path / "field.json", model=model,
+    field = run_config(BEYOND / "field_voc20.yaml", data_root=tmp_path, out=tmp_path / "field.json", model=model,
                        progress=False)
     assert (paper["metrics"]["mIoU_official"], paper["metrics"]["mIoU_gt_only"]) == (1.0, 0.5)
     assert (field["metrics"]["mIoU_official"], field["metrics"]["mIoU_gt_only"]) == (1.0, 1.0)
@@ -200,9 +200,9 @@ def test_never_predicting_background_is_the_field_score_on_voc20(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ presets
-FIELD_PRESETS = {"voc_field": "voc", "voc20_field": "voc20", "coco_field": "coco", "context_field": "context",
-                 "context59_field": "context59", "cocostuff171": "cocostuff171", "cityscapes": "cityscapes",
-                 "ade150_field": "ade150"}
+FIELD_PRESETS = {"field_voc21": "voc", "field_voc20": "voc20", "field_coco_object": "coco",
+                 "field_context60": "context", "field_context59": "context59", "field_cocostuff171": "cocostuff171",
+                 "field_cityscapes": "cityscapes", "field_ade150": "ade150"}
 
 
 def test_the_eight_benchmark_presets_load_and_follow_the_field_rules():
@@ -210,11 +210,11 @@ def test_the_eight_benchmark_presets_load_and_follow_the_field_rules():
     assert set(FIELD_PRESETS) <= stored
     for name, dataset in FIELD_PRESETS.items():
         cfg = load_config(BEYOND / f"{name}.yaml")
-        assert cfg.name == name and cfg.dataset == dataset and cfg.table == "the field's eight benchmarks"
+        assert cfg.name == name and cfg.dataset == dataset and cfg.table == "beyond the paper"
         without_background = dataset in ("voc20", "context59", "cocostuff171", "cityscapes", "ade150")
         assert cfg.predict_background is not without_background and cfg.ignore_background is without_background
         assert cfg.coco_unlabeled == ("background" if dataset == "coco" else "ignore")
-    assert load_config(BEYOND / "cityscapes.yaml").working_size == 1120  # short side 560 on 2048 x 1024
+    assert load_config(BEYOND / "cityscapes.yaml").working_size == 1120  # CaR's own passes: short side 560
     toy = load_config(BEYOND / "toy_voc20_field.yaml")
     assert toy.replace(predict_background=True, name="toy_voc20", table="", row="", description="") == \
         load_config("toy_voc20").replace(table="", row="", description="")

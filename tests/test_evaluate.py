@@ -360,3 +360,16 @@ def test_ref_davis_unsupervised_protocol_end_to_end(tmp_path):
 
     labels = make_predictor(model, ds)(ds[0])  # expressions: "a man riding a bike", "the bike"
     assert len(labels) == len(ds[0].frames) and set(np.unique(labels[0])) == {0, 2}
+
+
+def test_ignoring_background_on_a_split_without_one_is_refused(tmp_path) -> None:
+    """A split whose label 0 is a class (the toy things + stuff splits) must not drop label 0 from the score."""
+    from car.data import get_dataset
+    from car.evaluate import evaluate
+
+    ds = get_dataset("toy_ade", None)
+    assert not ds.has_background
+    with pytest.raises(ValueError, match=r"has no background label: its label 0 is the class"):
+        evaluate(ds, lambda s: s.gt, out=tmp_path / "r.json", limit=1, ignore_background=True, progress=False)
+    ok = evaluate(ds, lambda s: s.gt, out=tmp_path / "r.json", limit=2, progress=False)
+    assert ok["metrics"]["mIoU"] == 1.0

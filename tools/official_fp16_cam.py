@@ -45,7 +45,8 @@ from car import cam as cam_mod  # noqa: E402
 from car.backbones import (ClipBundle, blocks, embed_patches, image_tensor, pool_and_project,  # noqa: E402
                            run_blocks)
 from car.config import CaRConfig, load_config  # noqa: E402
-from car.model import CaR, background_texts  # noqa: E402
+from car.model import CaR  # noqa: E402
+from car.queries import background_texts  # noqa: E402
 
 WAYS = ("fp32", "autocast", "official")
 
