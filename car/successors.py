@@ -40,11 +40,72 @@ def toy_runs() -> list[tuple[str, str | None]]:
     return [(p, None) for p in list_peers()] + [("car", p) for p in list_proposers()]
 
 
-def command(preset: str, method: str, proposer: str | None, limit: int | None) -> str:
-    """The evaluation command of one cell."""
+#: The field's eight benchmarks (:data:`car.peers.published.BENCHMARKS`): the preset every method runs with
+#: (``car/configs/beyond``), a ``--data-root`` in the README's layout, and the toy analogue (None: none).
+FIELD_BENCHMARKS = {
+    "VOC-21": ("field_voc21", "/data/VOCdevkit", "toy_voc"),
+    "PC-60": ("field_context60", "/data/VOCdevkit", "toy_context"),
+    "COCO-Object": ("field_coco_object", "/data/coco_stuff164k", None),
+    "VOC-20": ("field_voc20", "/data/VOCdevkit", "toy_voc20_field"),
+    "PC-59": ("field_context59", "/data/VOCdevkit", None),
+    "COCO-Stuff": ("field_cocostuff171", "/data/coco_stuff164k", None),
+    "Cityscapes": ("field_cityscapes", "/data/cityscapes", None),
+    "ADE-150": ("field_ade150", "/data/ADEChallengeData2016", "toy_ade"),
+}
+
+
+def command(preset: str, method: str, proposer: str | None = None, limit: int | None = None,
+            data_root: str | None = None) -> str:
+    """The evaluation command of one cell (``--data-root`` for a real dataset)."""
+    root = f" --data-root {data_root}" if data_root else ""
     tail = f" --proposer {proposer}" if proposer else ""
     lim = f" --limit {limit}" if limit else ""
-    return f"python -m car evaluate --config {preset} --method {method}{tail}{lim}"
+    return f"python -m car evaluate --config {preset}{root} --method {method}{tail}{lim}"
+
+
+#: The methods run here, each with its published row comparable with the harness (variant of
+#: :data:`car.peers.published.ROWS`; NACLIP without PAMR), its ``--method``, and its toy-table row.
+FIELD_METHODS = {"CaR": ("recurrence, CRF", "car", ("car", "gradcam")),
+                 "MaskCLIP": ("harness re-run", "maskclip", ("maskclip", None)),
+                 "SCLIP": ("paper", "sclip", ("sclip", None)),
+                 "ClearCLIP": ("paper", "clearclip", ("clearclip", None)),
+                 "NACLIP": ("no PAMR", "naclip", ("naclip", None)),
+                 "SC-CLIP": ("paper", "scclip", ("scclip", None))}
+
+
+def field_table() -> dict[str, Any]:
+    """Method x the field's eight benchmarks: the published mIoU (its source's kind), the toy analogue where the
+    toy world has one (the shipped toy table; toy numbers), and the command of every cell.
+
+    Returns:
+        {"benchmarks", "rows": [{"method", "published": {benchmark: value | None}, "kind", "source",
+        "toy": {benchmark: value}, "commands": {benchmark: str}}]}.
+    """
+    from car.peers.published import BENCHMARKS, published_rows
+
+    rows = {(r.method, r.variant): r for r in published_rows()}
+    toy = {(r["method"], r["proposer"]): r["values"] for r in shipped_toy()["rows"]}
+    out = []
+    for name, (variant, method, toy_key) in FIELD_METHODS.items():
+        pub = rows[(name, variant)]
+        toy_values = {b: toy[toy_key][FIELD_BENCHMARKS[b][2]] for b in BENCHMARKS
+                      if FIELD_BENCHMARKS[b][2] in toy.get(toy_key, {})}
+        out.append({"method": name, "published": {b: pub.values.get(b) for b in BENCHMARKS}, "kind": pub.kind,
+                    "source": pub.source, "toy": toy_values,
+                    "commands": {b: field_command(b, method) for b in BENCHMARKS}})
+    return {"benchmarks": list(BENCHMARKS), "rows": out}
+
+
+def field_command(benchmark: str, method: str, proposer: str | None = None) -> str:
+    """The real-weights command that reproduces ``method`` on one of the field's eight benchmarks.
+
+    Raises:
+        ValueError: an unknown benchmark (the valid ones are listed).
+    """
+    if benchmark not in FIELD_BENCHMARKS:
+        raise ValueError(f"unknown benchmark {benchmark!r}; valid: {', '.join(FIELD_BENCHMARKS)}")
+    preset, root, _ = FIELD_BENCHMARKS[benchmark]
+    return command(preset, method, proposer, data_root=root)
 
 
 def toy_table(out: str | Path | None = None, splits: Sequence[str] = TOY_SPLITS,

@@ -72,3 +72,25 @@ def test_the_shipped_cost_table_covers_every_method() -> None:
         assert r["seconds_per_image"] > 0 and r["peak_mb"] is not None and r["passes"]
         if r["method"] != "car":
             assert "ViT-B/16 backwards" not in r["passes"]  # single pass: no backward
+
+
+def test_the_eight_benchmark_table_names_a_loadable_preset_and_a_runnable_command_per_cell() -> None:
+    from car.cli import build_parser
+    from car.config import load_config
+
+    field = successors.field_table()
+    assert field["benchmarks"] == list(published.BENCHMARKS) == list(successors.FIELD_BENCHMARKS)
+    datasets = {"VOC-21": "voc", "PC-60": "context", "COCO-Object": "coco", "VOC-20": "voc20", "PC-59": "context59",
+                "COCO-Stuff": "cocostuff171", "Cityscapes": "cityscapes", "ADE-150": "ade150"}
+    for bench, (preset, _, toy) in successors.FIELD_BENCHMARKS.items():
+        assert load_config(preset).dataset == datasets[bench]
+        assert toy is None or load_config(toy).dataset.startswith("toy_")
+    parser = build_parser()
+    for row in field["rows"]:
+        for bench, cmd in row["commands"].items():
+            args = parser.parse_args(cmd.split()[3:])  # after "python -m car"
+            assert args.config == successors.FIELD_BENCHMARKS[bench][0] and args.data_root
+        assert row["published"] == {b: next(r for r in published.published_rows() if r.method == row["method"]
+                                            and r.variant == successors.FIELD_METHODS[row["method"]][0]
+                                            ).values.get(b) for b in field["benchmarks"]}
+        assert set(row["toy"]) == {"VOC-21", "PC-60", "ADE-150"}
