@@ -184,11 +184,15 @@ def make_predictor(model: Callable[..., Any], dataset: Any, *, clean_sentences: 
         def predict_semantic(sample: Any) -> np.ndarray:
             res = model(sample.image, queries, stuff=stuff)
             labels = _to_numpy(res.labels)
-            if not predict_background:
-                if getattr(res, "proposals", None) is None:
+            if not predict_background:  # CaR: its final proposals, kept queries only; a peer: its probabilities
+                maps = getattr(res, "proposals", None)
+                kept = None if maps is None else np.asarray(res.scores) > 0
+                maps = getattr(res, "probs", None) if maps is None else maps
+                if maps is None:
                     raise ValueError("predict_background=False needs the method's per-query maps: its result has "
-                                     "no .proposals (N, h, w); use predict_background=True for this method")
-                labels = fill_background(labels, res.proposals, np.asarray(res.scores) > 0)
+                                     "no .proposals or .probs (N, h, w); use predict_background=True for this "
+                                     "method")
+                labels = fill_background(labels, maps, kept)
             labels = names_to_classes(labels, owner)
             return labels_to_gt_space(labels, len(classes), dataset.has_background, dataset.ignore_index)
 
