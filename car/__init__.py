@@ -1,7 +1,7 @@
 """CaR — CLIP as RNN (CVPR 2024): segment any text query with frozen CLIP models, no training.
 
-    >>> from car import CaR, load_clip
-    >>> model = CaR(load_clip("toy-b"), config="toy_voc")
+    >>> from car import CaR
+    >>> model = CaR.from_config("toy_voc")  # the preset's models: toy-b4 proposes (f), toy-l classifies (g)
     >>> result = model(image, ["red circle", "blue square"])
     >>> result.labels, result.masks, result.scores, result.steps
 

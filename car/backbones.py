@@ -279,10 +279,6 @@ def _online(timeout: float = 3.0) -> bool:
         return False
 
 
-# --------------------------------------------------------------------------- images
-# uint8 RGB conversion lives in car.image (one implementation); re-exported here for the callers that import it
-# from car.backbones.
-from car.image import to_rgb_uint8  # noqa: E402,F401
 
 
 def image_tensor(bundle: ClipBundle, image: np.ndarray, size: tuple[int, int] | None = None,

@@ -148,7 +148,7 @@ def _toy(args: argparse.Namespace) -> int:
         print(f"wrote {out}; last log: {json.dumps(log[-1])}")
         return 0
     if args.toy_cmd == "designs":
-        from car.toy.designs import run_designs
+        from car.experiments.designs import run_designs
 
         data = run_designs(args.names or None, steps=args.steps, out=args.out)
         for r in data["designs"]:
@@ -156,7 +156,7 @@ def _toy(args: argparse.Namespace) -> int:
                   f"{r['blocks']}, after CAA {list(r['caa_last_3'].values())[-1]}")
         return 0
     if args.toy_cmd == "tables":
-        from car.toy.tables import TABLES, toy_table
+        from car.experiments.tables import TABLES, toy_table
 
         for key in args.keys or list(TABLES):
             result = toy_table(key, recompute=True, cache_dir=args.out)
@@ -165,12 +165,12 @@ def _toy(args: argparse.Namespace) -> int:
                 print(f"  {row['label']:55s} {row['values']}")
         return 0
     if args.toy_cmd == "peers":
-        from car.successors import toy_table
+        from car.experiments.successors import toy_table
 
         data = toy_table(out=args.out, progress=not args.quiet)
         print(f"{len(data['rows'])} rows x {len(data['splits'])} toy splits in {data['meta']['seconds']} s")
         return 0
-    from car.toy.report import report
+    from car.experiments.report import report
 
     print(json.dumps(report(limit=args.limit, progress=not args.quiet), indent=1))
     return 0
@@ -178,15 +178,21 @@ def _toy(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     if args.peers:
-        from car.successors import cost_table
+        from car.experiments.successors import cost_table
 
         data = cost_table(out=args.peers, repeats=args.repeats or 1, device=args.device or "cpu",
                           progress=args.progress)
         print(f"wrote {args.peers}: {len(data['rows'])} methods in {data['meta']['seconds']} s")
         return 0
-    from car.bench import main as bench_main
+    from car.experiments.bench import benchmark, format_report
 
-    return bench_main(args)
+    results = benchmark(args.world, steps=args.steps, out=args.out, queries=args.queries, repeats=args.repeats,
+                        images=args.images, isolate=args.isolate, threads=args.threads, sweep=args.sweep,
+                        sweep_queries=args.sweep_queries, device=args.device, precision=args.precision,
+                        progress=args.progress)
+    print(format_report(results))
+    print(f"wrote {args.out}")
+    return 0
 
 
 DEVICE_HELP = "auto (default: CUDA when available, else the CPU), cpu or cuda"
@@ -206,8 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("image")
     s.add_argument("--queries", required=True, help='comma-separated, e.g. "cat,dog,sky"')
     s.add_argument("--config", default="voc", help="preset name (python -m car configs) or YAML path")
-    s.add_argument("--proposal-model", help="open_clip name or toy-b/toy-l (default: the config's)")
-    s.add_argument("--classifier-model", help="open_clip name or toy-b/toy-l (default: the config's)")
+    s.add_argument("--proposal-model", help="open_clip name or a toy CLIP: toy-b, toy-b4, toy-l (default: the config's)")
+    s.add_argument("--classifier-model", help="open_clip name or a toy CLIP: toy-b, toy-b4, toy-l (default: the config's)")
     s.add_argument("--pretrained", help="pretrained tag or weights file for real models (default: the config's)")
     s.add_argument("--eta", type=float)
     s.add_argument("--theta", type=float)
@@ -277,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "replaces the shipped one)")
     td = tsub.add_parser("designs", help="train each toy-CLIP design briefly and probe its attention (toy-world "
                          "chapter; minutes per design)")
-    td.add_argument("names", nargs="*", help="designs (default: all of car.toy.designs.DESIGNS)")
+    td.add_argument("names", nargs="*", help="designs (default: all of car.experiments.designs.DESIGNS)")
     td.add_argument("--steps", type=int, default=300)
     td.add_argument("--out", help="results JSON (default: the user cache; car/results/toy_designs.json ships it); "
                     "designs already in it are kept")

@@ -351,7 +351,7 @@ def agreement_verdict(rule: str, paper_effect: float | None, toy_effect: float |
 def toy_agreement(tables: Mapping[str, dict] | None = None) -> list[dict]:
     """Where the toy world agrees with the paper: one row per finding, both effects computed, none typed.
 
-    Paper numbers come from :mod:`car.paper`, toy numbers from :func:`car.toy.tables.toy_table` (cached, seconds).
+    Paper numbers come from :mod:`car.paper`, toy numbers from :func:`car.experiments.tables.toy_table` (cached, seconds).
     Each row is a dict: ``table`` (the paper's table key), ``finding`` (the paper's claim, in words), ``paper`` and
     ``toy`` (the effect in mIoU points; ``None`` where a world has no such row), ``rule`` (``"beats"``: the effect
     is A − B and > 0 means the finding holds; ``"within"``: the effect is the worst row − the default, and it holds
@@ -366,7 +366,7 @@ def toy_agreement(tables: Mapping[str, dict] | None = None) -> list[dict]:
     def toy(key: str) -> dict:
         if tables is not None and key in tables:
             return tables[key]
-        from car.toy.tables import toy_table
+        from car.experiments.tables import toy_table
 
         return toy_table(key)
 
@@ -456,7 +456,7 @@ def agreement_table(rows: Sequence[dict] | None = None, caption: str | None = No
                  caption=f"{caption or 'Where the toy world agrees with the paper'} ({AGREEMENT_NOTE})")
 
 
-# --------------------------------------------------------------------------- benchmark plots (car.bench results)
+# --------------------------------------------------------------------------- benchmark plots (car.experiments.bench results)
 def plot_stages(world: dict[str, Any], title: str = "", ax=None):
     """Stacked horizontal bars: seconds per stage of each path (cold and warm), from one world's results."""
     import matplotlib.pyplot as plt

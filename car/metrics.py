@@ -420,7 +420,6 @@ class VideoAccumulator:
 # ------------------------------------------------------------- Ref-DAVIS: the unsupervised protocol
 #: Ref-DAVIS protocol of the field (ReferFormer @ 9a2d4f65: ``inference_davis.py``, ``eval_davis.py``,
 #: ``scripts/dist_test_davis.sh``; davis2017-evaluation ``DAVISEvaluation(task="unsupervised")``).
-DAVIS_PROTOCOLS = ("unsupervised", "per_expression")
 
 
 def davis_label_map(masks: np.ndarray, threshold: float = 0.5, background: float = 0.1) -> np.ndarray:

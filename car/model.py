@@ -28,7 +28,8 @@ import torch
 
 from car import classifier as cls_mod
 from car import postprocess, prompts
-from car.backbones import ClipBundle, encode_text, load_clip, to_rgb_uint8
+from car.backbones import ClipBundle, encode_text, load_clip
+from car.image import to_rgb_uint8
 from car.config import CaRConfig, load_config
 from car.image import resize_masks
 from car.peers.base import protocol_image
@@ -37,7 +38,7 @@ from car.queries import background_words, check_queries, thing_background_words
 from car.vocab import TEMPLATE_SETS
 
 
-#: The stages a clock sees, in pipeline order (``Clock`` and :mod:`car.bench`).
+#: The stages a clock sees, in pipeline order (``Clock`` and :mod:`car.experiments.bench`).
 STAGES = ("text", "cam_forward", "gradients", "caa", "prompts", "classifier", "crf")
 
 
@@ -400,7 +401,7 @@ class CaR:
                 ``thing_background: stuff``, the stuff names). With ``two_pass_crf: per_pass`` (official) each pass
                 gets its own dense CRF, so a pixel may be claimed by a thing and a stuff mask, and the label map
                 paints stuff first and things over it; ``joint`` runs one CRF over both passes' proposals.
-            schedule: a fixed stop schedule (see :meth:`recur`), e.g. :func:`car.bench.fixed_schedule`; one pass only.
+            schedule: a fixed stop schedule (see :meth:`recur`), e.g. :func:`car.experiments.bench.fixed_schedule`; one pass only.
 
         Raises:
             RuntimeError: no image was set.

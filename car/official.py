@@ -1,4 +1,4 @@
-"""The official loop order over car's primitives: the reference that :mod:`car.bench` times and the tests compare with.
+"""The official loop order over car's primitives: the reference that :mod:`car.experiments.bench` times and the tests compare with.
 
 :func:`official_order` follows the order of work of the official code (``modeling/model/car.py`` ``_forward_car`` /
 ``_forward_stage``, ``clipcam.py`` ``CLIPCAM``, ``cam.py`` ``CAM``, ``clip_wrapper.py`` ``forward_clip``): every
@@ -36,7 +36,8 @@ import torch.nn.functional as F
 from car import affinity as caa
 from car import cam as cam_mod
 from car import postprocess, prompts
-from car.backbones import ClipBundle, blocks, encode_text, pool_and_project, run_blocks, to_rgb_uint8
+from car.backbones import ClipBundle, blocks, encode_text, pool_and_project, run_blocks
+from car.image import to_rgb_uint8
 from car.config import CaRConfig
 from car.model import dense_masks
 from car.proposers import get_proposer
@@ -249,14 +250,6 @@ def _official_forward_clip(classifier: ClipBundle, cfg: CaRConfig, prompted: lis
     return torch.diagonal(p).cpu().numpy().astype(np.float32), x
 
 
-def _official_scores(classifier: ClipBundle, cfg: CaRConfig, prompted: list[np.ndarray],
-                     current: Sequence[str], clock: StageClock) -> np.ndarray:
-    """Official ``get_mask_confidence`` + ``forward_clip`` on the first stage's texts of ``current``: per template,
-    encode the texts and the whole batch of prompted images again; sum of per-template softmaxes, then a softmax
-    (the ``canonical`` set, i.e. no ``semantic_templates``: the flat list, one softmax)."""
-    return _official_forward_clip(classifier, cfg, prompted, _official_prompt_text(cfg, current), clock)[0]
-
-
 def _official_prompt_text(cfg: CaRConfig, text: Sequence[str]) -> list:
     """``_forward_car``'s initial ``semantic_prompt_text``: the template lists, or (no templates) the flat list of
     canonical strings ``cam_text_template.format(t)``."""
@@ -460,7 +453,7 @@ def official_order(proposal: ClipBundle, classifier: ClipBundle, config: CaRConf
         raise ValueError(f"unknown mode {cfg.mode!r}; valid: semantic, refer")
     if not get_proposer(cfg.proposer).official:
         raise ValueError(f"the official loop order exists for the grad-CAM proposers only (gradcam, caa); config "
-                         f"{cfg.name!r} proposes with {cfg.proposer!r}: time it with car.bench.car_pipeline or "
+                         f"{cfg.name!r} proposes with {cfg.proposer!r}: time it with car.experiments.bench.car_pipeline or "
                          f"python -m car bench --peers")
     image = to_rgb_uint8(image)
     n = len(queries)

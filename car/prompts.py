@@ -41,7 +41,6 @@ __all__ = [
 OFFICIAL_NAMES = {"mask": "black", "box": "rectangle"}  # our name -> official code's name
 APPLY_ORDER = ("blur", "gray", "mask", "circle", "box", "contour")  # official order of application
 _FILL_KINDS = ("blur", "gray", "mask")  # prompts that replace the outside of the mask
-_OUTLINE_KINDS = ("circle", "box", "contour")  # prompts drawn on top
 
 
 def binarize(cam: np.ndarray, eta: float) -> np.ndarray:

@@ -14,7 +14,7 @@ by the class-aware affinity, the paper's f), whose bodies are :mod:`car.cam` and
 recurrence prunes the queries the classifier rejects and the survivors' maps sharpen.
 
 A new proposer is one subclass and one line: ``register_proposer("mine", Mine)``, then ``CaR(config=...,
-proposer="mine")``. :mod:`car.official` and :mod:`car.bench` read :attr:`Proposer.official` /
+proposer="mine")``. :mod:`car.official` and :mod:`car.experiments.bench` read :attr:`Proposer.official` /
 :attr:`Proposer.backward_per_query` and refuse a proposer they do not implement.
 """
 from __future__ import annotations
@@ -68,7 +68,7 @@ class Proposer:
     Class attributes:
         name: the registry name.
         official: :mod:`car.official` re-implements the official code's loop order for it (grad-CAM, CAA only).
-        backward_per_query: each step costs one backward per query (what :func:`car.bench.floor` times).
+        backward_per_query: each step costs one backward per query (what :func:`car.experiments.bench.floor` times).
     """
 
     name: ClassVar[str] = ""

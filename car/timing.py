@@ -1,4 +1,4 @@
-"""The timing harness of :mod:`car.bench`: a stage clock, a peak-memory probe, progress lines, one timed run.
+"""The timing harness of :mod:`car.experiments.bench`: a stage clock, a peak-memory probe, progress lines, one timed run.
 
 :class:`StageClock` is what :class:`car.CaR` reports its stages to (``model.clock``; the stages are
 ``car.model.STAGES``), and what the official-order reference (:mod:`car.official`) and the floor time themselves

@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 from car import WeightsUnavailableError, load_clip
-from car.backbones import embed_patches, image_tensor, positional_embedding, to_rgb_uint8, weights_available
+from car.backbones import embed_patches, image_tensor, positional_embedding, weights_available
+from car.image import to_rgb_uint8
 
 
 def test_unknown_model_name_suggests_close_names() -> None:

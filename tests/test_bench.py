@@ -2,7 +2,6 @@
 each path does the work its order implies, and the stage clock / patches leave nothing behind."""
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 
@@ -12,7 +11,8 @@ import torch
 
 import car.cam
 import car.model
-from car import CaR, bench, load_config, official
+from car import CaR, load_config, official
+from car.experiments import bench
 from car.vocab import TEMPLATE_SETS
 
 QUERIES = ["cat", "dog", "sky", "red square", "tree"]
@@ -133,9 +133,10 @@ def test_queries_are_numbered_beyond_the_class_list() -> None:
 
 def test_main_writes_the_json_on_the_toy_world(tmp_path, capsys) -> None:
     out = tmp_path / "bench.json"
-    args = argparse.Namespace(world="toy", queries=3, repeats=1, images=1, steps=2, out=str(out), sweep=False,
-                              isolate=False)
-    assert bench.main(args) == 0
+    from car.cli import main as cli_main
+
+    assert cli_main(["bench", "--queries", "3", "--repeats", "1", "--images", "1", "--steps", "2", "--out", str(out),
+                     "--no-sweep", "--no-isolate", "--quiet"]) == 0
     data = json.loads(out.read_text())
     toy = data["worlds"]["toy"]
     assert set(toy["paths"]) == {"official", "car", "floor"}
@@ -203,30 +204,29 @@ def test_bench_with_no_flags_is_the_toy_world_with_enough_work() -> None:
 
     args = build_parser().parse_args(["bench"])
     assert args.world == "toy" and args.isolate is None and args.progress
-    toy = bench._world_options(args, "toy")
+    given = {k: getattr(args, k) for k in ("queries", "repeats", "images", "isolate", "threads")}
+    toy = bench._world_options("toy", **given)
     assert toy["images"] >= 3 and toy["repeats"] >= 5 and not toy["isolate"]  # interleaved, medians
     assert toy["threads"] == 1  # tiny models: one thread, no oversubscription of a shared CPU
-    assert bench._world_options(args, "real")["isolate"]  # the real run keeps per-path peak memory
-    explicit = bench._world_options(build_parser().parse_args(["bench", "--images", "1", "--isolate"]), "toy")
+    assert bench._world_options("real", **given)["isolate"]  # the real run keeps per-path peak memory
+    explicit = bench._world_options("toy", images=1, isolate=True)
     assert explicit["images"] == 1 and explicit["isolate"]
-    assert bench._precisions(args, "cpu") == [False] and bench._precisions(args, "cuda") == [False, True]
+    assert bench._precisions(args.precision, "cpu") == [False] and bench._precisions(args.precision, "cuda") == [False, True]
     with pytest.raises(ValueError, match="needs --device cuda"):
-        bench._precisions(build_parser().parse_args(["bench", "--precision", "fp16"]), "cpu")
+        bench._precisions(build_parser().parse_args(["bench", "--precision", "fp16"]).precision, "cpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given on a machine without CUDA")
 def test_cuda_without_a_gpu_is_a_clear_error(tmp_path) -> None:
-    args = argparse.Namespace(world="toy", steps=2, out=str(tmp_path / "b.json"), device="cuda", precision="fp16")
     with pytest.raises(RuntimeError, match="CUDA is not available"):
-        bench.main(args)
+        bench.benchmark("toy", steps=2, out=tmp_path / "b.json", device="cuda", precision="fp16")
     assert not (tmp_path / "b.json").exists()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is False)")
 def test_cuda_fp16_timings_are_recorded(tmp_path) -> None:
-    args = argparse.Namespace(world="toy", queries=3, repeats=1, images=1, steps=2, out=str(tmp_path / "b.json"),
-                              sweep=False, isolate=True, device="cuda", precision="both", progress=False)
-    assert bench.main(args) == 0
+    bench.benchmark("toy", queries=3, repeats=1, images=1, steps=2, out=tmp_path / "b.json", sweep=False,
+                    isolate=True, device="cuda", precision="both", progress=False)
     worlds = json.loads((tmp_path / "b.json").read_text())["worlds"]
     assert worlds["toy"]["setup"]["precision"] == "fp32"
     assert worlds["toy_fp16"]["setup"]["precision"] == "fp16 (autocast)"

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from car import paper
-from car.toy import tables
+from car.experiments import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_OF = {"1": "table1", "2": "table2", "3": "table3", "4": "table4", "5": "table5", "6": "table6",

@@ -10,7 +10,7 @@ from car import affinity as caa
 from car import cam as cam_mod
 from car import peers, proposers
 from car.backbones import encode_text
-from car.bench import fixed_schedule, floor
+from car.experiments.bench import fixed_schedule, floor
 from car.config import CaRConfig, load_config
 from car.model import CaR
 from car.official import official_order

@@ -458,7 +458,7 @@ def test_new_wordings_stay(name: str, pattern: str, why: str) -> None:
 
 def test_the_toy_table4_split_the_book_states() -> None:
     """Every toy Table 4 row with gray or mask scores above every row without (preface, table4, prompts)."""
-    from car.toy.tables import toy_table
+    from car.experiments.tables import toy_table
 
     rows = {r["label"]: r["values"][0] for r in toy_table("4")["rows"]}
     fills = [v for k, v in rows.items() if {"gray", "mask"} & set(k.split(" + "))]

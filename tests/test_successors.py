@@ -8,7 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from car import paper, successors
+from car import paper
+from car.experiments import successors
 from car.peers import list_peers, published
 from car.proposers import list_proposers
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from car.toy import designs
+from car.experiments import designs
 from car.toy.models import build_toy_clip
 
 

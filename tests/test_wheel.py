@@ -29,7 +29,7 @@ from pathlib import Path
 import car
 from car import list_configs, load_clip, load_config
 from car.toy.models import TOY_MODELS
-from car.toy import tables
+from car.experiments import tables
 from car.toy.segmenter import ToySegmenter
 
 assert Path(car.__file__).resolve().is_relative_to(Path(sys.prefix).resolve()), car.__file__

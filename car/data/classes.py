@@ -123,7 +123,6 @@ ADE150_CLASSES: list[str] = [
 ADE150_STUFF_CLASS_ID: list[int] = [
     0, 2, 3, 4, 5, 6, 9, 13, 16, 17, 21, 26, 29, 46, 48, 52, 60, 61, 66, 68, 94, 91, 92, 128, 113,
 ]
-ADE150_THING_CLASS_ID: list[int] = [i for i in range(150) if i not in ADE150_STUFF_CLASS_ID]
 
 # --- Pascal Context 459 and ADE20K-847 (names in data files, see load_class_names) ---
 PASCAL459_STUFF_CLASS_ID: list[int] = [

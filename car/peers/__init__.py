@@ -26,7 +26,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from car.backbones import ClipBundle, to_rgb_uint8
+from car.backbones import ClipBundle
+from car.image import to_rgb_uint8
 from car.config import CaRConfig
 from car.peers import clearclip, maskclip, naclip, sclip, scclip
 from car.peers.base import (DenseFeatures, DenseResult, PeerFeatures, decide, dense_labels, dense_result, pamr,

@@ -52,7 +52,7 @@ def vision_variant(size: str, **vision: Any) -> dict[str, Any]:
 
 
 #: toy-b with 4-pixel patches (a 16 x 16 grid at 64 px): the proposal model of the toy presets, the "patch4-long"
-#: design of car.toy.designs (the toy-world chapter's section 7 gives the measurements).
+#: design of car.experiments.designs (the toy-world chapter's section 7 gives the measurements).
 TOY_MODEL_CFGS["b4"] = vision_variant("b", patch_size=4)
 
 

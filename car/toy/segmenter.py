@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from car.backbones import ClipBundle, embed_patches, encode_text, image_tensor, load_clip, run_blocks, to_rgb_uint8
+from car.backbones import ClipBundle, embed_patches, encode_text, image_tensor, load_clip, run_blocks
+from car.image import to_rgb_uint8
 from car.peers import DenseResult, dense_labels, query_texts
 from car.queries import check_queries
 from car.toy.models import CHECKPOINT_DIR, load_payload, save_payload

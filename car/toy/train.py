@@ -41,7 +41,7 @@ TOY_BLUR_KERNEL = 3
 
 
 #: Steps of the shipped checkpoints (their training time is the last ``seconds`` of ``toy-<size>.log.json``; "b" and
-#: "l" were trained at once, one thread each, on 2 CPU cores; "b4", the "patch4-long" design of car.toy.designs,
+#: "l" were trained at once, one thread each, on 2 CPU cores; "b4", the "patch4-long" design of car.experiments.designs,
 #: alone on both).
 DEFAULT_STEPS = {"b": 1200, "l": 600, "b4": 600}
 

@@ -40,7 +40,8 @@ import torch.nn.functional as F
 
 from car import cam as cam_mod
 from car import classifier as cls_mod
-from car.backbones import ClipBundle, encode_text, load_clip, to_rgb_uint8
+from car.backbones import ClipBundle, encode_text, load_clip
+from car.image import to_rgb_uint8
 from car.config import CaRConfig, load_config
 from car.model import CaR
 from car.official import official_order
@@ -181,7 +182,7 @@ def floor(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image
     cfg, clock = config, clock or StageClock()
     if not get_proposer(cfg.proposer).backward_per_query:
         raise ValueError(f"the floor models grad-CAM's work (one backward per query); config {cfg.name!r} proposes "
-                         f"with {cfg.proposer!r}: time it with car.bench.car_pipeline or python -m car bench --peers")
+                         f"with {cfg.proposer!r}: time it with car.experiments.bench.car_pipeline or python -m car bench --peers")
     image = to_rgb_uint8(image)
     templates = TEMPLATE_SETS[cfg.templates]
     cam_strs = list(dict.fromkeys(s for t, idx in enumerate(schedule)
@@ -714,18 +715,14 @@ WORLD_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _world_options(args, world: str) -> dict[str, Any]:
-    """The CLI's explicit values over :data:`WORLD_DEFAULTS`."""
-    d = WORLD_DEFAULTS[world]
-    pick = lambda name, key: d[key] if getattr(args, name, None) is None else getattr(args, name)  # noqa: E731
-    return {"queries": pick("queries", "queries"), "repeats": pick("repeats", "repeats"),
-            "images": pick("images", "images"), "isolate": pick("isolate", "isolate"),
-            "threads": pick("threads", "threads")}
+def _world_options(world: str, **given: Any) -> dict[str, Any]:
+    """The caller's explicit values (not None) over :data:`WORLD_DEFAULTS`."""
+    return {k: (v if given.get(k) is None else given[k]) for k, v in WORLD_DEFAULTS[world].items()}
 
 
-def _precisions(args, device: str) -> list[bool]:
-    """fp16 flags to run: ``--precision`` fp32 / fp16 / both (default: both on CUDA, fp32 on CPU)."""
-    precision = getattr(args, "precision", None) or ("both" if device.startswith("cuda") else "fp32")
+def _precisions(precision: str | None, device: str) -> list[bool]:
+    """fp16 flags to run: fp32 / fp16 / both (default: both on CUDA, fp32 on CPU)."""
+    precision = precision or ("both" if device.startswith("cuda") else "fp32")
     if precision not in ("fp32", "fp16", "both"):
         raise ValueError(f"unknown precision {precision!r}; valid: fp32, fp16, both")
     if precision != "fp32" and not device.startswith("cuda"):
@@ -733,48 +730,57 @@ def _precisions(args, device: str) -> list[bool]:
     return {"fp32": [False], "fp16": [True], "both": [False, True]}[precision]
 
 
-def main(args) -> int:
-    """``python -m car bench``: time each world, print the table, write the JSON to ``args.out``.
+def benchmark(world: str = "toy", *, steps: int = 2, out: str | Path | None = None, queries: int | None = None,
+              repeats: int | None = None, images: int | None = None, isolate: bool | None = None,
+              threads: int | None = None, sweep: bool = True, sweep_queries: Sequence[int] | None = None,
+              device: str | None = None, precision: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Time each world (``python -m car bench``) and return the results dict; write it to ``out`` when given.
 
-    ``args`` has ``world`` (toy | real | both), ``steps``, ``out``; optional ``queries``, ``repeats``,
-    ``images``, ``isolate``, ``threads`` (None: :data:`WORLD_DEFAULTS`), ``sweep`` (bool, default True),
-    ``sweep_queries`` (list of int), ``device`` (default: cuda when available), ``precision`` (fp32 | fp16 | both) and
-    ``progress`` (bool, default True: lines on stderr).
+    Args:
+        world: toy | real | both.
+        steps: recurrence steps timed per path.
+        out: JSON path written atomically (None: nothing written).
+        queries, repeats, images, isolate, threads: per-world settings; None = :data:`WORLD_DEFAULTS`.
+        sweep: also run the sweeps (queries, sizes, parts, paths) of the fp32 run.
+        sweep_queries: query counts of the query sweep (None: :data:`SWEEP_QUERIES`).
+        device: cpu | cuda (None: cuda when available).
+        precision: fp32 | fp16 | both (None: both on CUDA, fp32 on the CPU).
+        progress: progress lines on stderr.
+
+    Returns:
+        ``{"meta", "paper", "worlds": {world or world_fp16: run_world(...)}}``.
 
     Raises:
         RuntimeError: ``device`` is cuda and CUDA is not available.
     """
     from car.paper import EFFICIENCY
 
-    progress = Progress(getattr(args, "progress", True))
-    worlds = ("toy", "real") if args.world == "both" else (args.world,)
-    device = getattr(args, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
+    say = Progress(progress)
+    worlds = ("toy", "real") if world == "both" else (world,)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"--device {device}: CUDA is not available on this machine (torch.cuda.is_available() "
                            f"is False); run with --device cpu, or on a GPU machine")
-    precisions = _precisions(args, device)
-    do_sweep = getattr(args, "sweep", True)
+    precisions = _precisions(precision, device)
     results: dict[str, Any] = {"meta": _meta(device), "paper": dict(EFFICIENCY), "worlds": {}}
-    progress(f"benchmark on {results['meta']['processor']} ({results['meta']['cpu_count']} CPUs, "
-             f"{results['meta']['torch_threads']} torch threads), {device}; worlds: {', '.join(worlds)}"
-             + ("" if "real" in worlds else " (the real-architecture run: --world real)"))
-    for world in worlds:
-        opts = _world_options(args, world)
-        sweep = None
-        if do_sweep:
-            sweep = {"queries": tuple(getattr(args, "sweep_queries", None) or SWEEP_QUERIES[world]),
-                     "sizes": SWEEP_SIZES[world], "parts": SWEEP_PARTS[world], "paths": SWEEP_PATHS[world],
-                     "steps": args.steps}
+    say(f"benchmark on {results['meta']['processor']} ({results['meta']['cpu_count']} CPUs, "
+        f"{results['meta']['torch_threads']} torch threads), {device}; worlds: {', '.join(worlds)}"
+        + ("" if "real" in worlds else " (the real-architecture run: --world real)"))
+    for name in worlds:
+        opts = _world_options(name, queries=queries, repeats=repeats, images=images, isolate=isolate,
+                              threads=threads)
+        plan = None
+        if sweep:
+            plan = {"queries": tuple(sweep_queries or SWEEP_QUERIES[name]), "sizes": SWEEP_SIZES[name],
+                    "parts": SWEEP_PARTS[name], "paths": SWEEP_PATHS[name], "steps": steps}
         for fp16 in precisions:
-            key = world + ("_fp16" if fp16 else "")
-            size = tuple(EFFICIENCY["image_size"]) if fp16 and world == "real" else None  # the paper's 500 x 500
-            results["worlds"][key] = run_world(world, opts["queries"], args.steps, opts["repeats"],
+            key = name + ("_fp16" if fp16 else "")
+            size = tuple(EFFICIENCY["image_size"]) if fp16 and name == "real" else None  # the paper's 500 x 500
+            results["worlds"][key] = run_world(name, opts["queries"], steps, opts["repeats"],
                                                isolate=opts["isolate"], device=device, fp16=fp16,
-                                               sweep=None if fp16 else sweep, num_images=opts["images"],
-                                               image_size=size, progress=progress, threads=opts["threads"])
-    out = Path(args.out)
-    write_json_atomic(out, results)
-    progress(f"done in {time.monotonic() - progress.start:.0f} s")
-    print(format_report(results))
-    print(f"wrote {out}")
-    return 0
+                                               sweep=None if fp16 else plan, num_images=opts["images"],
+                                               image_size=size, progress=say, threads=opts["threads"])
+    if out is not None:
+        write_json_atomic(Path(out), results)
+    say(f"done in {time.monotonic() - say.start:.0f} s")
+    return results

@@ -95,8 +95,8 @@ def run_design(d: Design, steps: int = 300, out_dir: Path | None = None, progres
 
 def table2_on(checkpoint: str | Path) -> dict[str, float]:
     """Toy Table 2's rows (CAA vs grad-CAM, T = 1 / one pruned step / recurrent; mIoU %) with ``checkpoint``
-    proposing and :data:`DESIGN_CLASSIFIER` classifying (:func:`car.toy.tables.table2`)."""
-    from car.toy.tables import table2
+    proposing and :data:`DESIGN_CLASSIFIER` classifying (:func:`car.experiments.tables.table2`)."""
+    from car.experiments.tables import table2
 
     rows = table2(proposal_model=checkpoint, classifier_model=DESIGN_CLASSIFIER)["rows"]
     return {r["label"]: r["values"][-1] for r in rows}

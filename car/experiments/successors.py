@@ -30,7 +30,7 @@ from car.proposers import list_proposers
 
 #: The toy splits of the table: the analogues of VOC-21, Pascal Context and ADE-150.
 TOY_SPLITS = ("toy_voc", "toy_context", "toy_ade")
-#: The real-architecture image of the cost table: a VOC-sized 500 x 375 scene (``car.bench.bench_image``).
+#: The real-architecture image of the cost table: a VOC-sized 500 x 375 scene (``car.experiments.bench.bench_image``).
 COST_PRESET = "field_voc21"
 COST_QUERIES = 20
 
@@ -115,7 +115,7 @@ def toy_table(out: str | Path | None = None, splits: Sequence[str] = TOY_SPLITS,
 
     Args:
         out: where to write the JSON (default: the user cache, ``peers_toy.json``).
-        limits: images per split (default: the toy tables' :data:`car.toy.tables.LIMITS`).
+        limits: images per split (default: the toy tables' :data:`car.experiments.tables.LIMITS`).
 
     Returns:
         {"splits", "rows": [{"method", "proposer", "label", "values": {split: mIoU %}, "commands": {split: ...},
@@ -123,7 +123,7 @@ def toy_table(out: str | Path | None = None, splits: Sequence[str] = TOY_SPLITS,
     """
     from car.config import load_config
     from car.evaluate import run_config
-    from car.toy.tables import LIMITS, fingerprint
+    from car.experiments.tables import LIMITS, fingerprint
 
     limits = dict(LIMITS if limits is None else limits)
     rows = []
@@ -166,7 +166,7 @@ def _cost_one(method: str, proposer: str | None, repeats: int, device: str) -> d
     import torch
 
     from car.backbones import load_clip
-    from car.bench import bench_image, bench_queries, car_pipeline, fixed_schedule
+    from car.experiments.bench import bench_image, bench_queries, car_pipeline, fixed_schedule
     from car.config import load_config
     from car.model import CaR
     from car.peers import PeerSegmenter, base
