@@ -136,7 +136,7 @@ def test_main_writes_the_json_on_the_toy_world(tmp_path, capsys) -> None:
     from car.cli import main as cli_main
 
     assert cli_main(["bench", "--queries", "3", "--repeats", "1", "--images", "1", "--steps", "2", "--out", str(out),
-                     "--no-sweep", "--no-isolate", "--quiet"]) == 0
+                     "--no-sweep", "--no-isolate"]) == 0
     data = json.loads(out.read_text())
     toy = data["worlds"]["toy"]
     assert set(toy["paths"]) == {"official", "car", "floor"}
