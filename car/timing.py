@@ -215,3 +215,40 @@ class Progress:
         finally:
             stop.set()
             thread.join()
+
+
+def _isolated_child(fn: Callable[..., dict], args: tuple, out_json: str) -> None:
+    """Subprocess entry of :func:`run_isolated`: run ``fn(*args)``, write its JSON (an error too, for the parent)."""
+    import json
+
+    try:
+        result = fn(*args)
+    except Exception as e:  # noqa: BLE001 - reported to the parent, which raises
+        result = {"error": f"{type(e).__name__}: {e}"}
+    with open(out_json, "w", encoding="utf-8") as f:
+        json.dump(result, f)
+
+
+def run_isolated(fn: Callable[..., dict], args: tuple, what: str) -> dict[str, Any]:
+    """``fn(*args)`` in a fresh spawned process (its own peak memory, nothing cached from this one) → its dict.
+
+    ``fn`` is a module-level function returning a JSON-serialisable dict. Raises RuntimeError naming ``what`` when
+    the process dies (no result: out of memory, most often) or ``fn`` raised.
+    """
+    import json
+    import multiprocessing as mp
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out_json = os.path.join(tmp, "result.json")
+        proc = mp.get_context("spawn").Process(target=_isolated_child, args=(fn, args, out_json))
+        proc.start()
+        proc.join()
+        if not os.path.exists(out_json):
+            raise RuntimeError(f"{what} died in its subprocess (exit code {proc.exitcode}); out of memory? retry "
+                               f"with fewer queries or a smaller image")
+        with open(out_json, encoding="utf-8") as f:
+            res = json.load(f)
+    if "error" in res:
+        raise RuntimeError(f"{what} failed: {res['error']}")
+    return res

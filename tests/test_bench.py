@@ -255,3 +255,16 @@ def test_progress_heartbeat_names_the_long_run(capsys) -> None:
     capsys.readouterr()  # a beat can land between the last read and the block's end; the thread is joined by now
     bench.Progress(enabled=False)("nothing")
     assert capsys.readouterr().err == ""
+
+
+def test_run_isolated_returns_the_result_and_names_a_failure_or_a_death() -> None:
+    """One subprocess helper for every isolated run (the benchmark's paths, the successors' cost rows)."""
+    import os
+
+    from car.timing import run_isolated
+
+    assert run_isolated(dict, ({"seconds": 1.5},), "a dict") == {"seconds": 1.5}
+    with pytest.raises(RuntimeError, match=r"the parse failed: ValueError"):
+        run_isolated(int, ("not a number",), "the parse")
+    with pytest.raises(RuntimeError, match=r"the exit died in its subprocess \(exit code 3\)"):
+        run_isolated(os._exit, (3,), "the exit")

@@ -25,7 +25,6 @@ therefore not exercised by either path.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import platform
@@ -48,7 +47,7 @@ from car.official import official_order
 from car.proposers import get_proposer
 from car.queries import background_texts, cam_texts
 from car.results import write_json_atomic
-from car.timing import STAGES, PathRun, PeakMemory, Progress, StageClock, _device_sync, _finish
+from car.timing import STAGES, PathRun, PeakMemory, Progress, StageClock, _device_sync, _finish, run_isolated
 from car.vocab import TEMPLATE_SETS
 
 #: Default sweeps (number of queries; (H, W) image sizes per world).
@@ -426,29 +425,6 @@ def _load_run(path: str, npz: Path) -> PathRun:
         return PathRun(path, 0.0, {}, {}, steps, z["masks"], z["labels"])
 
 
-def _child(args: tuple, out_json: str) -> None:
-    """Subprocess entry: run one path and write its JSON (errors included, so the parent can report them)."""
-    try:
-        result = _run_isolated_path(args)
-    except Exception as e:  # noqa: BLE001 - reported to the parent, which fails loudly
-        result = {"error": f"{type(e).__name__}: {e}"}
-    Path(out_json).write_text(json.dumps(result))
-
-
-def _run_isolated(args: tuple) -> dict[str, Any]:
-    import multiprocessing as mp
-
-    with tempfile.TemporaryDirectory() as tmp:
-        out_json = os.path.join(tmp, "result.json")
-        proc = mp.get_context("spawn").Process(target=_child, args=(args, out_json))
-        proc.start()
-        proc.join()
-        if not os.path.exists(out_json):
-            raise RuntimeError(f"benchmark subprocess for {args[1]!r} died (exit code {proc.exitcode}); "
-                               f"out of memory? retry with fewer --queries")
-        return json.loads(Path(out_json).read_text())
-
-
 def run_world(world: str, num_queries: int = 20, steps: int = 2, repeats: int = 1, *, isolate: bool = True,
               device: str = "cpu", fp16: bool = False, sweep: dict | None = None,
               paths: Sequence[str] = ("official", "car", "floor"), num_images: int = 1,
@@ -518,10 +494,7 @@ def _run_world(world: str, num_queries: int, steps: int, repeats: int, isolate: 
                 progress(f"{world}/{path}: starting its subprocess")
                 args = (world, path, num_queries, steps, repeats, num_images, device, fp16, image_size, sweep_here,
                         tmp, progress.enabled, progress.start, torch.get_num_threads())
-                res = _run_isolated(args)
-                if "error" in res:
-                    raise RuntimeError(f"{world}/{path} benchmark failed: {res['error']}")
-                out["paths"][path] = res
+                out["paths"][path] = run_isolated(_run_isolated_path, (args,), f"the {world}/{path} benchmark")
             runs = {p: _load_run(p, Path(tmp) / f"{p}.npz") for p in ("official", "car") if p in paths}
         else:
             progress(f"{world}: loading the models")

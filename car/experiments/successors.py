@@ -13,8 +13,6 @@ The chapter reads both JSONs (:func:`shipped_toy`, :func:`shipped_cost`); nothin
 """
 from __future__ import annotations
 
-import json
-import multiprocessing as mp
 import os
 import platform
 import tempfile
@@ -214,28 +212,6 @@ def _cost_one(method: str, proposer: str | None, repeats: int, device: str) -> d
             "passes": passes, "image_hw": list(image.shape[:2]), "num_queries": len(queries)}
 
 
-def _child(args: tuple, out_json: str) -> None:
-    try:
-        result = _cost_one(*args)
-    except Exception as e:  # noqa: BLE001 - reported to the parent
-        result = {"error": f"{type(e).__name__}: {e}"}
-    Path(out_json).write_text(json.dumps(result))
-
-
-def _isolated(args: tuple) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        out_json = os.path.join(tmp, "r.json")
-        proc = mp.get_context("spawn").Process(target=_child, args=(args, out_json))
-        proc.start()
-        proc.join()
-        if not os.path.exists(out_json):
-            raise RuntimeError(f"the cost run of {args[0]!r} died (exit code {proc.exitcode}); out of memory?")
-        res = json.loads(Path(out_json).read_text())
-    if "error" in res:
-        raise RuntimeError(f"the cost run of {args[0]!r} failed: {res['error']}")
-    return res
-
-
 def cost_runs() -> list[tuple[str, str | None]]:
     """(method, proposer) of the cost table: each peer alone, CaR with the paper's f, CaR over each peer's maps."""
     return [(p, None) for p in list_peers()] + [("car", "caa")] + [("car", p) for p in list_peers()]
@@ -251,9 +227,11 @@ def cost_table(out: str | Path | None = None, runs: Sequence[tuple[str, str | No
     """
     import torch
 
+    from car.timing import run_isolated
+
     rows, start = [], time.time()
     for method, proposer in runs or cost_runs():
-        row = _isolated((method, proposer, repeats, device))
+        row = run_isolated(_cost_one, (method, proposer, repeats, device), f"the cost run of {method!r}")
         rows.append(row)
         if progress:
             print(f"{row['label']:20s} {row['seconds_per_image']:8.2f} s/image  peak {row['peak_mb']} MiB above "
