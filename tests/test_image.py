@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -139,10 +141,18 @@ def test_numpy_inputs_keep_working() -> None:
         to_rgb_uint8(np.zeros((3, 3, 2), np.uint8))
 
 
-def test_backbones_reexports_the_one_implementation() -> None:
-    from car import backbones, image
+def test_the_one_implementation_lives_in_car_image_and_is_imported_from_there() -> None:
+    import re
 
-    assert backbones.to_rgb_uint8 is image.to_rgb_uint8
+    from car import backbones
+
+    package = Path(__file__).resolve().parents[1] / "car"
+    defined = [p.name for p in package.rglob("*.py") if re.search(r"^def to_rgb_uint8\b", p.read_text(), re.M)]
+    assert defined == ["image.py"]
+    elsewhere = [p.name for p in package.rglob("*.py")
+                 if re.search(r"from car\.(?!image\b)[\w.]+ import [^\n]*\bto_rgb_uint8\b", p.read_text())]
+    assert elsewhere == [], f"import to_rgb_uint8 from car.image, not through {elsewhere}"
+    assert not hasattr(backbones, "to_rgb_uint8")  # no re-export shim
 
 
 # --------------------------------------------------------------------------- unreadable files: one line each
