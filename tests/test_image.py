@@ -5,7 +5,6 @@ Every image is generated here, in the test's temporary folder.
 from __future__ import annotations
 
 import io
-
 from pathlib import Path
 
 import cv2
