@@ -187,7 +187,7 @@ class CaRConfig:
     #                                 NACLIP); car.data.cocostuff explains when the two differ
     predict_background: bool = True  # False = the field's rule on the sets without a background class (VOC-20,
     #                                  PC-59, COCO-Stuff, Cityscapes, ADE-150): a pixel CaR leaves to the background
-    #                                  takes the best surviving query instead (car.evaluate.fill_background)
+    #                                  takes the best surviving query instead (car.adapters.fill_background)
 
     def reader_options(self) -> dict[str, Any]:
         """Options of this config for its dataset reader (``car.data.get_dataset(..., **options)``).

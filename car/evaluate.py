@@ -1,7 +1,8 @@
 """Resumable evaluation runner: any predictor on any ``car.data`` dataset -> a results JSON.
 
+    >>> from car.adapters import make_predictor
     >>> from car.data import get_dataset
-    >>> from car.evaluate import evaluate, make_predictor
+    >>> from car.evaluate import evaluate
     >>> ds = get_dataset("voc", "/data/VOCdevkit")                            # doctest: +SKIP
     >>> results = evaluate(ds, make_predictor(model, ds), out="runs/voc.json")  # doctest: +SKIP
 
@@ -25,8 +26,11 @@ merging; per-sample entries in dataset order), ``world_size``, ``distributed`` (
 rank: samples planned / evaluated / evaluated by this invocation, loop wall seconds, samples per
 second), ``config``, ``versions`` (python, torch, open_clip, numpy, car), ``git_commit``, ``date``.
 
+The predictors (a model's result in the ground truth's label space) are :mod:`car.adapters`; the process group and
+the per-rank partial files, :mod:`car.distributed`.
+
 Scaling out with ``torch.distributed`` (``torchrun --nproc_per_node N -m car evaluate ...``, and
-``--nnodes`` / ``--rdzv-endpoint`` for several machines): :func:`init_distributed` joins the process
+``--nnodes`` / ``--rdzv-endpoint`` for several machines): :func:`car.distributed.init_distributed` joins the process
 group torchrun describes in the environment (``env://``; gloo on CPU, nccl on GPU, one GPU per local
 rank). :func:`evaluate` then gives rank r the samples r, r + N, r + 2N, ... (of the first ``limit``),
 keeps one partial state per rank (``<out>.rank<r>of<N>.partial.json``, so a killed rank — or the
@@ -44,13 +48,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import glob
 import importlib.metadata
 import json
 import math
-import os
 import platform
-import re
 import signal
 import subprocess
 import sys
@@ -61,257 +62,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
 from car.data.base import SampleError
 from car.results import write_json_atomic
-from car.data.refer import process_sentence
+from car.adapters import Predictor, make_predictor
+from car import distributed
+from car.distributed import DistContext
 from car.metrics import (
     ConfusionMatrix,
     DavisSetAccumulator,
     RefAccumulator,
     VideoAccumulator,
     accumulator_from_dict,
-    davis_label_map,
-    merge_ref_masks,
+    to_numpy,
 )
 
-Predictor = Callable[[Any], Any]
 STATE_VERSION = 1
-REFCOCO_FAMILY = ("refcoco", "refcocoplus", "refcocog")
 #: The per-sample lists of each accumulator state (``to_dict``), aligned with the finished samples.
 PER_SAMPLE_KEYS = {"refer": ("intersections", "unions", "gt_empty", "pred_empty"), "video": ("j", "f")}
-#: How long a collective waits for the slowest rank (ranks finish their shards at different times).
-DIST_TIMEOUT = datetime.timedelta(hours=2)
-
-
-# ------------------------------------------------------------------------------------ predictors
-def labels_to_gt_space(labels: Any, num_queries: int, has_background: bool, ignore_index: int) -> np.ndarray:
-    """Map query indices to the dataset's GT label ids.
-
-    Args:
-        labels: int (H, W) in [-1, num_queries): index into ``dataset.class_names``, -1 = no query.
-        num_queries: number of queries (``len(dataset.class_names)``).
-        has_background: True -> index i becomes label i + 1 and -1 becomes 0 (background);
-            False -> index i stays i and -1 becomes ``ignore_index`` (no prediction).
-        ignore_index: the dataset's ignore label (outside [0, num_classes)).
-
-    Returns:
-        int64 (H, W) label map in GT label space.
-    """
-    labels = _to_numpy(labels).astype(np.int64)
-    if labels.size and (labels.min() < -1 or labels.max() >= num_queries):
-        raise ValueError(f"labels must lie in [-1, {num_queries}); got [{labels.min()}, {labels.max()}]")
-    if has_background:
-        return labels + 1
-    return np.where(labels < 0, ignore_index, labels)
-
-
-def fill_background(labels: Any, maps: Any, candidates: Any = None) -> np.ndarray:
-    """The field's rule on the sets without a background class: a background pixel takes the best candidate query.
-
-    SCLIP, NACLIP and their successors score VOC-20, PC-59, COCO-Stuff, Cityscapes and ADE-150 with no background
-    class at all: every pixel gets the class whose map is highest there. For a method that may leave a pixel to the
-    background (CaR: the CRF's background channel), this keeps every pixel it labels and gives each background pixel
-    the candidate with the highest map (ties: the lowest index).
-
-    Args:
-        labels: int (H, W) in [-1, N), -1 = background.
-        maps: float (N, h, w) per-query score maps (CaR: ``Result.proposals``, the final proposals y_T at the
-            working size); bilinearly resized to (H, W) when their size differs.
-        candidates: bool (N,), the queries a background pixel may take (CaR: those the recurrence kept,
-            ``Result.scores > 0``); None, or none True, = every query.
-
-    Returns:
-        int64 (H, W) in [0, N).
-    """
-    labels = _to_numpy(labels).astype(np.int64)
-    maps = _to_numpy(maps).astype(np.float32, copy=False)
-    if maps.ndim != 3 or len(maps) == 0:
-        raise ValueError(f"maps must be (N, h, w) with N >= 1 per-query score maps, got shape {maps.shape}")
-    allowed = np.ones(len(maps), bool) if candidates is None else _to_numpy(candidates).astype(bool).reshape(-1)
-    if allowed.shape != (len(maps),):
-        raise ValueError(f"candidates must be (N,) = ({len(maps)},), got {allowed.shape}")
-    if not allowed.any():
-        allowed[:] = True
-    background = labels < 0
-    if not background.any():
-        return labels
-    h, w = labels.shape
-    best = np.full((h, w), -np.inf, np.float32)
-    winner = np.zeros((h, w), np.int64)
-    for i in np.flatnonzero(allowed):
-        m = maps[i] if maps.shape[1:] == (h, w) else cv2.resize(maps[i], (w, h), interpolation=cv2.INTER_LINEAR)
-        better = m > best
-        best[better], winner[better] = m[better], i
-    return np.where(background, winner, labels)
-
-
-def make_predictor(model: Callable[..., Any], dataset: Any, *, clean_sentences: bool | None = None,
-                   predict_background: bool = True, names: Sequence[Sequence[str]] | None = None) -> Predictor:
-    """Adapt a CaR model (or a single-pass peer, :class:`car.peers.PeerSegmenter`) to ``predictor(sample) ->
-    prediction`` for ``dataset``.
-
-    The model is called as ``model(image, queries, stuff=None)`` and returns an object with
-    ``.labels`` int (H, W) in [-1, N), ``.masks`` (N, H, W) bool and ``.scores`` (N,) float.
-
-    * semantic: ``model(sample.image, dataset.class_names, stuff=dataset.stuff).labels`` mapped by
-      :func:`labels_to_gt_space`; with ``predict_background=False`` (the field's rule, config
-      ``predict_background``) the background pixels first take the best kept query by
-      :func:`fill_background` over ``.proposals`` (N, h, w) (any method whose result carries per-query maps);
-      with ``names`` (one list of synonyms per class, :func:`car.queries.load_names`)
-      every name is a query and a pixel's class is its winning name's (:func:`car.queries.names_to_classes`);
-    * refer: ``model(sample.image, sentences)`` then :func:`car.metrics.merge_ref_masks` to the GT
-      size; sentences are cleaned with :func:`car.data.process_sentence` for the RefCOCO family
-      (official), kept raw otherwise (``clean_sentences`` overrides);
-    * video: every frame with ``[sample.expression]``, merged the same way;
-    * video_set (Ref-DAVIS, the unsupervised protocol): every frame with each object's expression, the masks
-      merged into a label map by :func:`car.metrics.davis_label_map`.
-    """
-    kind = dataset.kind
-    if kind == "semantic":
-        from car.queries import expand_names, names_to_classes
-
-        classes = list(dataset.class_names)
-        if names is not None and len(names) != len(classes):
-            raise ValueError(f"the class-name file has {len(names)} classes, dataset {dataset.name!r} {len(classes)}: "
-                             f"use the file written for this dataset (car.queries.list_name_files())")
-        queries, owner = expand_names(names) if names is not None else (classes, np.arange(len(classes)))
-        stuff = None if dataset.stuff is None else [bool(dataset.stuff[c]) for c in owner]
-
-        def predict_semantic(sample: Any) -> np.ndarray:
-            res = model(sample.image, queries, stuff=stuff)
-            labels = _to_numpy(res.labels)
-            if not predict_background:  # CaR: its final proposals, kept queries only; a peer: its probabilities
-                maps = getattr(res, "proposals", None)
-                kept = None if maps is None else np.asarray(res.scores) > 0
-                maps = getattr(res, "probs", None) if maps is None else maps
-                if maps is None:
-                    raise ValueError("predict_background=False needs the method's per-query maps: its result has "
-                                     "no .proposals or .probs (N, h, w); use predict_background=True for this "
-                                     "method")
-                labels = fill_background(labels, maps, kept)
-            labels = names_to_classes(labels, owner)
-            return labels_to_gt_space(labels, len(classes), dataset.has_background, dataset.ignore_index)
-
-        return predict_semantic
-    if kind == "refer":
-        clean = dataset.name in REFCOCO_FAMILY if clean_sentences is None else clean_sentences
-
-        def predict_refer(sample: Any) -> np.ndarray:
-            sentences = [process_sentence(s) for s in sample.sentences] if clean else list(sample.sentences)
-            res = model(sample.image, sentences)
-            return merge_ref_masks(res.masks, res.scores, sample.gt.shape)
-
-        return predict_refer
-    if kind == "video":
-
-        def predict_video(sample: Any) -> list[np.ndarray]:
-            out = []
-            for frame in sample.frames:
-                res = model(frame, [sample.expression])
-                out.append(merge_ref_masks(res.masks, res.scores, frame.shape[:2]))
-            return out
-
-        return predict_video
-    if kind == "video_set":
-
-        def predict_video_set(sample: Any) -> list[np.ndarray]:
-            """Every object's expression on every frame, merged into one label map per frame (ReferFormer)."""
-            out = []
-            for frame in sample.frames:
-                per_object = [merge_ref_masks((r := model(frame, [e])).masks, r.scores, frame.shape[:2])
-                              for e in sample.expressions]
-                out.append(davis_label_map(np.stack(per_object)))
-            return out
-
-        return predict_video_set
-    raise ValueError(f"dataset {dataset.name!r} has kind {kind!r}; valid: semantic, refer, video, video_set")
-
-
-# ----------------------------------------------------------------------------------- distributed
-@dataclasses.dataclass(frozen=True)
-class DistContext:
-    """Where this process sits in a ``torch.distributed`` job (a single process: rank 0 of 1).
-
-    Attributes:
-        rank: global rank in [0, world_size).
-        world_size: number of processes over all nodes.
-        local_rank: rank on this node (the GPU index with nccl).
-        backend: "gloo", "nccl", or None without a process group.
-        created: True when :func:`init_distributed` created the group (and so should destroy it).
-    """
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    backend: str | None = None
-    created: bool = False
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: str = "cpu") -> DistContext:
-    """Join the ``torch.distributed`` job torchrun launched this process in, if any.
-
-    Uses an existing process group when the caller made one; otherwise, when torchrun's
-    ``RANK`` / ``WORLD_SIZE`` / ``MASTER_ADDR`` variables are set, calls
-    ``init_process_group(backend, init_method="env://")`` with gloo on CPU and nccl on CUDA (and
-    ``torch.cuda.set_device(LOCAL_RANK)``). Without them: a single process, nothing initialised.
-
-    Args:
-        device: "cpu" or "cuda" / "cuda:k" (chooses the backend).
-
-    Returns:
-        The :class:`DistContext`; pass ``created=True`` contexts to :func:`close_distributed`.
-
-    Raises:
-        RuntimeError: nccl was asked for (a CUDA device) but CUDA is not available.
-    """
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
-                           dist.get_backend())
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return DistContext()
-    if not dist.is_available():
-        raise RuntimeError("this torch build has no torch.distributed; run one process (python -m car ...)")
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    backend = "gloo"
-    if str(device).startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"device {device!r} asked for, but CUDA is not available; use --device cpu")
-        torch.cuda.set_device(local_rank)
-        backend = "nccl"
-    dist.init_process_group(backend, init_method="env://", timeout=DIST_TIMEOUT)
-    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, backend, created=True)
-
-
-def close_distributed(ctx: DistContext) -> None:
-    """Destroy the process group if :func:`init_distributed` created it."""
-    if ctx.created:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
-
-
-def _current_dist() -> DistContext:
-    try:
-        import torch.distributed as dist
-    except ImportError:
-        return DistContext()
-    if not (dist.is_available() and dist.is_initialized()):
-        return DistContext()
-    return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
-                       dist.get_backend())
 
 
 # ---------------------------------------------------------------------------------------- runner
@@ -368,15 +138,15 @@ def evaluate(
             prediction has the wrong shape / type. Exceptions of the predictor (and SIGTERM, e.g.
             from torchrun tearing the job down) propagate after the partial state is saved.
     """
-    ctx = _current_dist()
+    ctx = distributed.current_dist()
     if ctx.world_size > 1:
         if shard is not None:
             raise ValueError(f"shard={shard} given inside a process group of {ctx.world_size} ranks; the ranks "
                              f"shard the samples themselves: drop shard, or run outside torch.distributed")
         shard = (ctx.rank, ctx.world_size)
     out = Path(out)
-    partial_path = _partial_path(out, ctx)
-    _refuse_foreign_partials(out, ctx)
+    partial_path = distributed.partial_path(out, ctx)
+    distributed.refuse_foreign_partials(out, ctx)
     indices = _plan(len(dataset), limit, shard)
     settings = _settings(dataset, config, ignore_background, background_mode, empty_as_one, skip_first_last)
     run = _RunState.load_or_new(partial_path, dataset, settings, shard if ctx.world_size > 1 else None)
@@ -438,29 +208,6 @@ def _sigterm_as_exit() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _partial_path(out: Path, ctx: DistContext) -> Path:
-    if ctx.world_size == 1:
-        return out.with_name(out.name + ".partial.json")
-    return out.with_name(f"{out.name}.rank{ctx.rank}of{ctx.world_size}.partial.json")
-
-
-def _refuse_foreign_partials(out: Path, ctx: DistContext) -> None:
-    """A partial state of the same ``out`` written with another number of ranks cannot be resumed here."""
-    if not out.parent.is_dir():
-        return
-    foreign = []
-    for path in [out.with_name(out.name + ".partial.json"),
-                 *sorted(out.parent.glob(glob.escape(out.name) + ".rank*of*.partial.json"))]:
-        match = re.fullmatch(r"\.rank(\d+)of(\d+)\.partial\.json", path.name[len(out.name):])
-        world = int(match.group(2)) if match else 1
-        if path.exists() and world != ctx.world_size:
-            foreign.append(path.name)
-    if foreign:
-        raise ValueError(f"{out.parent} holds the partial state of a run of {out.name} with another number of "
-                         f"processes ({', '.join(foreign)}); resume it with that number of ranks, or delete "
-                         f"those files to start afresh")
 
 
 def _rank_figures(run: _RunState, rank: int, num_planned: int, wall_s: float) -> dict[str, Any]:
@@ -554,7 +301,7 @@ def run_config(
         cfg = cfg.replace(split=split)
     dataset = get_dataset(cfg.dataset, data_root, cfg.split, **cfg.reader_options())
     out = Path(out) if out is not None else Path("results") / f"{cfg.name}.json"
-    ctx = init_distributed(device)
+    ctx = distributed.init_distributed(device)
     try:
         if ctx.backend == "nccl" and device == "cuda":
             device = f"cuda:{ctx.local_rank}"
@@ -568,7 +315,7 @@ def run_config(
         predictor = make_predictor(model, dataset, predict_background=cfg.predict_background, names=names)
         return evaluate(dataset, predictor, out=out, limit=limit, config=cfg, progress=progress, method=method)
     finally:
-        close_distributed(ctx)
+        distributed.close_distributed(ctx)
 
 
 #: The methods ``run_config`` builds: CaR, and the single-pass peers (:func:`car.peers.list_peers`).
@@ -812,24 +559,24 @@ def _new_accumulator(dataset: Any, settings: dict[str, Any]) -> Any:
 
 def _accumulate(acc: Any, kind: str, sample: Any, prediction: Any) -> None:
     if kind == "semantic":
-        pred = _to_numpy(prediction)
+        pred = to_numpy(prediction)
         if pred.shape != sample.gt.shape or not np.issubdtype(pred.dtype, np.integer):
             raise ValueError(f"{sample.name}: semantic prediction must be an integer {sample.gt.shape} "
                              f"label map, got {pred.dtype} {pred.shape}")
         acc.update(pred, sample.gt)
     elif kind == "refer":
-        pred = _to_numpy(prediction)
+        pred = to_numpy(prediction)
         if pred.shape != sample.gt.shape:
             raise ValueError(f"{sample.name}: referring prediction must be a {sample.gt.shape} mask, got {pred.shape}")
         acc.update(pred.astype(bool), sample.gt)
     elif kind == "video_set":
-        preds = [_to_numpy(p).astype(np.int64) for p in prediction]
+        preds = [to_numpy(p).astype(np.int64) for p in prediction]
         if len(preds) != len(sample.gt_labels) or any(p.shape != g.shape for p, g in zip(preds, sample.gt_labels)):
             raise ValueError(f"{sample.name}: video-set prediction must be {len(sample.gt_labels)} label maps "
                              "of the frame size")
         acc.update(sample.expression_set, preds, sample.gt_labels)
     else:
-        preds = [_to_numpy(p).astype(bool) for p in prediction]
+        preds = [to_numpy(p).astype(bool) for p in prediction]
         if len(preds) != len(sample.masks) or any(p.shape != m.shape for p, m in zip(preds, sample.masks)):
             raise ValueError(f"{sample.name}: video prediction must be {len(sample.masks)} masks of the frame size")
         acc.update(preds, sample.masks)
@@ -939,9 +686,3 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, Path):
         return str(x)
     return x
-
-
-def _to_numpy(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):  # torch tensor
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)

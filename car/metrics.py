@@ -263,8 +263,8 @@ def merge_ref_masks(masks: np.ndarray, scores: np.ndarray, out_hw: tuple[int, in
         bool (H, W). All False when N = 0. A non-positive score sum skips step 1, as the official
         NaN from 0/0 does.
     """
-    masks = _to_numpy(masks).astype(np.float32)
-    scores = _to_numpy(scores).astype(np.float32).reshape(-1)
+    masks = to_numpy(masks).astype(np.float32)
+    scores = to_numpy(scores).astype(np.float32).reshape(-1)
     height, width = int(out_hw[0]), int(out_hw[1])
     if masks.ndim != 3 or masks.shape[0] != scores.shape[0]:
         raise ValueError(f"masks must be (N, h, w) with N = len(scores); got {masks.shape} and {scores.shape}")
@@ -552,7 +552,8 @@ def accumulator_from_dict(state: dict[str, Any]
 
 
 # --------------------------------------------------------------------------------------- helpers
-def _to_numpy(x: Any) -> np.ndarray:
+def to_numpy(x: Any) -> np.ndarray:
+    """A torch tensor (any device) or array-like -> a numpy array."""
     if hasattr(x, "detach"):  # torch tensor
         x = x.detach().cpu().numpy()
     return np.asarray(x)

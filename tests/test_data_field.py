@@ -15,7 +15,8 @@ from car.data import DatasetNotFoundError, get_dataset, load_class_names
 from car.data import classes as C
 from car.data.cocostuff import UNUSED_IDS, train_ids
 from car.data.folders import IdMap
-from car.evaluate import fill_background, make_predictor, run_config
+from car.adapters import fill_background, make_predictor
+from car.evaluate import run_config
 
 _spec = importlib.util.spec_from_file_location("field_fixtures", Path(__file__).parent / "data" / "field_fixtures.py")
 fx = importlib.util.module_from_spec(_spec)

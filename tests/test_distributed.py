@@ -43,7 +43,8 @@ def fake_predictor(kind: str, log: Path | None = None, kill_after: int | None = 
 
 def worker(argv: list[str]) -> None:
     from car.data import get_dataset
-    from car.evaluate import close_distributed, evaluate, init_distributed
+    from car.distributed import close_distributed, init_distributed
+    from car.evaluate import evaluate
 
     p = argparse.ArgumentParser()
     p.add_argument("--dataset")

@@ -12,7 +12,8 @@ from car.config import CaRConfig
 from car.data import get_dataset
 from car.data.base import BaseDataset, RefSample, SampleError, SegSample, VideoSample
 from car.data.registry import register_dataset
-from car.evaluate import evaluate, labels_to_gt_space, make_predictor, merge_results, run_config
+from car.adapters import labels_to_gt_space, make_predictor
+from car.evaluate import evaluate, merge_results, run_config
 from car.metrics import ConfusionMatrix, RefAccumulator
 
 H, W = 6, 8

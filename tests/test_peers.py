@@ -263,7 +263,7 @@ def test_peer_segmenter_runs_alone(clip_deep) -> None:
 def test_synonyms_are_queries_and_a_class_wins_where_one_of_its_names_does() -> None:
     from types import SimpleNamespace
 
-    from car.evaluate import make_predictor
+    from car.adapters import make_predictor
 
     ds = SimpleNamespace(kind="semantic", name="fake", class_names=["person", "tv"], stuff=None,
                          has_background=True, ignore_index=255)

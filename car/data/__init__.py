@@ -41,7 +41,7 @@ The field's scoring rules (config fields, ``car.config``): COCO-Object's unlabel
 :mod:`car.data.cocostuff`); on the sets without a background class (VOC-20, PC-59, COCO-Stuff,
 Cityscapes, ADE-150) CaR may label a pixel background (``predict_background: true``, the default) or,
 as the field's single-pass methods, never does (``false``: the best non-background class,
-:func:`car.evaluate.fill_background`).
+:func:`car.adapters.fill_background`).
 
 Behaviour on bad data:
 

@@ -23,7 +23,8 @@ import yaml
 
 from car import paper, results
 from car.config import CaRConfig, load_config
-from car.evaluate import evaluate, make_predictor, run_config
+from car.adapters import make_predictor
+from car.evaluate import evaluate, run_config
 from car.data import get_dataset
 
 PACKAGE = Path(__file__).resolve().parents[1]
