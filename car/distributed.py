@@ -59,9 +59,9 @@ def init_distributed(device: str = "cpu") -> DistContext:
     """
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
-                           dist.get_backend())
+    joined = current_dist()
+    if joined.backend is not None:  # the caller made the group
+        return joined
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         return DistContext()
     if not dist.is_available():
@@ -89,6 +89,7 @@ def close_distributed(ctx: DistContext) -> None:
 
 
 def current_dist() -> DistContext:
+    """This process's place in the initialised process group (rank 0 of 1, no backend, when there is none)."""
     try:
         import torch.distributed as dist
     except ImportError:
@@ -100,6 +101,7 @@ def current_dist() -> DistContext:
 
 
 def partial_path(out: Path, ctx: DistContext) -> Path:
+    """The resumable state of ``out`` kept by this rank: ``<out>.partial.json``, or ``<out>.rank<r>of<N>.partial.json``."""
     if ctx.world_size == 1:
         return out.with_name(out.name + ".partial.json")
     return out.with_name(f"{out.name}.rank{ctx.rank}of{ctx.world_size}.partial.json")

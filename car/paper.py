@@ -1,7 +1,7 @@
 """Every table of the paper as data, with the numbers exactly as printed.
 
 Sun et al., *CLIP as RNN: Segment Countless Visual Concepts without Training Endeavor*, CVPR 2024
-(``shared/paper/clip-as-rnn.txt``): Tables 1-8 of the main paper and Tables I and J of the
+(the CVPR 2024 paper with its supplementary material): Tables 1-8 of the main paper and Tables I and J of the
 supplementary material. A printed ``-`` is stored as ``None``; a printed ``+16.5`` (the Δ rows of
 Table 1) as ``16.5``. Each table remembers how many decimals each column prints with
 (:meth:`PaperTable.format_value`), so ``26.20`` (Table 7) renders as printed although it is stored
