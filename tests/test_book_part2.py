@@ -25,16 +25,16 @@ def test_every_paper_table_has_a_chapter_section() -> None:
     assert set(CHAPTER_OF) == set(paper.TABLES)
     for key, name in CHAPTER_OF.items():
         src = _source(name)
-        assert f'paper.get_table("{key}")' in src or f'KEY = "{key}"' in src, f"Table {key} is not shown in {name}"
+        assert f'ch.paper_table("{key}")' in src or f'TableChapter("{key}")' in src, f"Table {key} is not shown in {name}"
 
 
 @pytest.mark.parametrize("key", sorted(tables.TABLES))
 def test_each_chapter_takes_its_toy_numbers_from_toy_table(key) -> None:
     src = _source(CHAPTER_OF[key])
     if key == "I":  # shares the chapter of Table 7 (the same referring presets)
-        assert 'toy_table("I")' in src and 'paper.get_table("I")' in src and 'KEY = "7"' in src
+        assert 'ch.toy_table("I")' in src and 'ch.paper_table("I")' in src and 'TableChapter("7")' in src
     else:
-        assert f'KEY = "{key}"' in src and "toy_table(KEY)" in src and "real_rows(KEY)" in src
+        assert f'TableChapter("{key}")' in src and "ch.toy_table()" in src and "ch.real_rows()" in src
 
 
 def test_toy_numbers_are_runs_not_typed_in(monkeypatch, tmp_path) -> None:

@@ -1,6 +1,6 @@
-"""The agreement verdicts of ``car.figures`` can fail, and the label colours of ``car.viz`` keep figures readable.
+"""The agreement verdicts of ``car.experiments.agreement`` can fail, and the label colours of ``car.viz`` keep figures readable.
 
-Every row of :func:`car.figures.toy_agreement` is computed on constructed toy tables in which all toy numbers are
+Every row of :func:`car.experiments.agreement.toy_agreement` is computed on constructed toy tables in which all toy numbers are
 equal (every "beats" effect 0: a tie) and one number is moved: each row must then say ✓ when the toy world shows
 the finding, ✗ when it shows the opposite and ≈ within the tie band. A verdict that cannot come out ✗ is a defect
 (the old Table 5 row compared the signs of two spreads that are ≤ 0 by construction, so it always said ✓).
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from car import figures
-from car.figures import ROBUST_DROP, TOY_TIE, agreement_verdict, finding_state, toy_agreement
+from car.chapter import agreement_table
+from car.experiments.agreement import ROBUST_DROP, TOY_TIE, agreement_verdict, finding_state, toy_agreement
 
 TABLES = Path(__file__).resolve().parents[1] / "car" / "results" / "toy_tables"
 #: which entries of a toy row's ``values`` are mIoU (the others are settings: η, θ, λ, model names, flags)
@@ -127,14 +127,14 @@ def test_the_shipped_tables_give_the_book_s_verdicts() -> None:
 
 
 def test_agreement_table_caption_says_how_to_read_it() -> None:
-    text = repr(figures.agreement_table(list(FINDINGS.values())[:2], caption="Table 1"))
+    text = repr(agreement_table(list(FINDINGS.values())[:2], caption="Table 1"))
     assert text.startswith("Table 1 (effects in mIoU points; ✓") and f"±{TOY_TIE:g}" in text
 
 
 # --- label colours -------------------------------------------------------------------------------------------
 
 def test_label_colours_avoid_every_hue_named_in_the_figure() -> None:
-    from car.viz import _colour_score, label_colours, named_hues
+    from car.viz.colours import _colour_score, label_colours, named_hues
 
     names = ["blue circle", "yellow circle", "orange square"]
     colours = label_colours(names)
@@ -160,3 +160,40 @@ def test_overlay_keeps_the_object_s_own_colour_visible() -> None:
     assert (inside == (255, 0, 0)).all(1).any(), "some pixels of the object keep its own colour"
     assert (inside != (255, 0, 0)).any(1).any(), "and some carry the label's tint"
     assert (out[labels < 0] == 0).all(), "the background is untouched"
+
+
+def test_table_escapes_every_cell_and_marks_up_only_by_type() -> None:
+    """The one escaping rule of car.viz.Table: text is escaped; Code, lists, None, bools and floats by type."""
+    from car.viz import Code, Table
+
+    t = Table(["a<b", "v"], [["<script>x</script> & y", 1.0], [Code("python -m car <x>"), ["one", "two<"]],
+                             [True, None]], caption="c & d")
+    html = t._repr_html_()
+    assert "<script>" not in html and "&lt;script&gt;x&lt;/script&gt; &amp; y" in html
+    assert "<th>a&lt;b</th>" in html and "<b>c &amp; d</b>" in html
+    assert "<code>python -m car &lt;x&gt;</code>" in html and "one<br>two&lt;" in html
+    assert "<td>1.00</td>" in html and "✓" in html and "—" in html
+    assert Table(["x"], [[67.6]], floatfmt=None)._repr_html_().count("67.6") == 1
+    assert repr(t).splitlines()[0] == "c & d" and "one / two<" in repr(t)
+    with pytest.raises(ValueError, match="every row needs 2 cells"):
+        Table(["a", "b"], [[1]])
+
+
+def test_bar_chart_both_orientations_and_length_check() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from car.viz import bar_chart
+
+    for vertical in (False, True):
+        fig = bar_chart(["a", "b", "c"], {"s": [1.0, None, 3.0], "t": [2.0, 2.0, 2.0]}, "mIoU", vertical=vertical,
+                        hline=1.5)
+        ax = fig.axes[0]
+        assert len(ax.patches) == 6  # one bar per label and series, None drawn as an empty bar
+        heights = sorted(p.get_height() if vertical else p.get_width() for p in ax.patches)
+        assert heights == [0.0, 1.0, 2.0, 2.0, 2.0, 3.0]
+        plt.close(fig)
+    with pytest.raises(ValueError, match="has 2 values for 3 labels"):
+        bar_chart(["a", "b", "c"], {"s": [1.0, 2.0]})

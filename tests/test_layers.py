@@ -1,5 +1,5 @@
 """The package's layers, read from its source: the method below the toy world, the toy world below the experiments,
-the experiments below what readers run (figures, drawing, CLI, demo); no import goes up and no module-level import
+the experiments below what readers run (drawing, the chapters' calls, CLI, demo); no import goes up and no module-level import
 closes a circle."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "car"
 
 #: Layer of a module (by dotted-name prefix, longest first); everything else is the method (layer 0).
-LAYERS = {"car.toy": 1, "car.experiments": 2, "car.figures": 3, "car.viz": 3, "car.cli": 3, "car.demo": 3,
+LAYERS = {"car.toy": 1, "car.experiments": 2, "car.viz": 3, "car.chapter": 3, "car.cli": 3, "car.demo": 3,
           "car.__main__": 3}
 
 

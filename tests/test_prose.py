@@ -3,7 +3,7 @@
 The chapters quote numbers of the paper in their markdown. Each check below finds one kind of citation with a
 hand-picked pattern, reads the number the sentence names, and compares it with the value computed from
 ``car.paper``: a typo, an invented number or a paper-table change makes it fail. The agreement tables typed
-into the preface and the Part II overview are compared with ``car.figures.toy_agreement()`` (computed from
+into the preface and the Part II overview are compared with ``car.experiments.agreement.toy_agreement()`` (computed from
 ``car.paper`` and the toy tables), so they fail when the toy models change and the copies are not updated.
 Known wrong statements from the pedagogy reviews (2026-12-01 §3, 2026-12-02 §1–§3) must not come back, in the
 markdown nor in the strings that code cells pass as figure titles, axis labels, legend labels and captions; the
@@ -280,7 +280,7 @@ def check_agreement(text: str, computed: list[dict]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def agreement() -> list[dict]:
-    from car.figures import toy_agreement
+    from car.experiments.agreement import toy_agreement
 
     return toy_agreement()
 

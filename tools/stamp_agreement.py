@@ -3,7 +3,7 @@
     python tools/stamp_agreement.py          # after `python -m car toy tables --out car/results/toy_tables`
     python tools/stamp_agreement.py --check  # exit 1 if a copy differs (what tests/test_prose.py checks)
 
-`car.figures.toy_agreement()` computes each row from `car.paper` and the shipped toy tables; the two Markdown pages
+`car.experiments.agreement.toy_agreement()` computes each row from `car.paper` and the shipped toy tables; the two Markdown pages
 carry a typed copy (Markdown cannot execute), and `tests/test_prose.py` fails when a copy differs from the computed
 table. This script replaces each page's whole table (the block that starts with the header row
 `| table | the paper's finding | ...`), so added, removed and renamed findings all follow; a page without that
@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's car, not an installed one
 
-from car.figures import toy_agreement  # noqa: E402
+from car.experiments.agreement import toy_agreement  # noqa: E402
 
 BOOK = ROOT / "book"
 PAGES = ("preface.md", "tables/overview.md")
