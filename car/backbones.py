@@ -7,7 +7,7 @@ Three sources, one record (:class:`ClipBundle`):
 * a local checkpoint file, ``load_clip("ViT-B-16", "/path/to/weights.safetensors")``;
 * a registered backbone (:func:`register_backbone`): the toy world registers its tiny CLIPs, ``load_clip("toy-b")``
   / ``"toy-l"`` / ``"toy-b4"``, and its checkpoint files (:func:`register_checkpoint_loader`, ``.pt``) when it is
-  first asked for (:func:`car.plugins.register_worlds`); this module never imports the toy world.
+  first asked for (:func:`car.plugins.load_plugins`); this module never imports the toy world.
 
 With ``CAR_RANDOM_WEIGHTS=1`` (:func:`random_weights`; CI only), a pretrained tag such as ``"openai"`` builds the
 same architecture with seeded random weights, so every real-CLIP path runs offline; its ``pretrained`` says so.
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 if TYPE_CHECKING:  # open_clip (and torchvision) load with the first model, not with `import car`
     import open_clip
 
-from car.plugins import register_worlds
+from car.plugins import load_plugins
 from car.resample import get_resampler
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -125,13 +125,13 @@ def register_checkpoint_loader(suffix: str, loader: Callable[[Path, torch.device
 
 
 def list_backbones() -> list[str]:
-    """The registered backbone names (the worlds' included), sorted; open_clip's are ``open_clip.list_models()``."""
-    register_worlds()
+    """The registered backbone names (the plug-ins' included), sorted; open_clip's are ``open_clip.list_models()``."""
+    load_plugins()
     return sorted(_BACKBONES)
 
 
 def _registered(name: str) -> Callable[[torch.device | str], ClipBundle] | None:
-    """The loader of a registered backbone name or checkpoint path, registering the worlds on a miss."""
+    """The loader of a registered backbone name or checkpoint path, loading the plug-ins on a miss."""
     for _ in range(2):
         if name in _BACKBONES:
             return _BACKBONES[name]
@@ -139,7 +139,7 @@ def _registered(name: str) -> Callable[[torch.device | str], ClipBundle] | None:
         if suffix in _CHECKPOINT_LOADERS and Path(name).is_file():
             return functools.partial(_CHECKPOINT_LOADERS[suffix], Path(name))
         if name.startswith("toy-") or suffix:  # maybe a world's name or file: register the worlds, look again
-            register_worlds()
+            load_plugins()
         else:
             return None
     return None

@@ -32,19 +32,19 @@ from car.vocab import TEMPLATE_SETS
 CONFIG_DIR = Path(__file__).parent / "configs"  # presets of the paper's tables
 #: Presets beyond the paper (no paper cell: the single-pass peers' protocol, datasets the paper did not run).
 BEYOND_DIR = CONFIG_DIR / "beyond"
-#: More preset folders by world, registered by the worlds (:func:`register_config_dir`; the toy world's "toy").
+#: More preset folders by name, registered by the plug-ins (:func:`register_config_dir`; the toy world's "toy").
 CONFIG_DIRS: dict[str, Path] = {}
 
 
-def register_config_dir(world: str, path: Path) -> None:
-    """Add a world's preset folder (``list_configs(world)`` lists it; ``load_config`` finds its names)."""
-    CONFIG_DIRS[world] = Path(path)
+def register_config_dir(name: str, path: Path) -> None:
+    """Add a plug-in's preset folder under ``name`` (``load_config`` then finds its presets)."""
+    CONFIG_DIRS[name] = Path(path)
 
 
-def _world_dirs() -> dict[str, Path]:
-    from car.plugins import register_worlds
+def _plugin_dirs() -> dict[str, Path]:
+    from car.plugins import load_plugins
 
-    register_worlds()
+    load_plugins()
     return CONFIG_DIRS
 
 PROMPT_KINDS = ("circle", "contour", "blur", "gray", "mask", "box")
@@ -327,7 +327,7 @@ def list_configs(toy: bool = False, beyond: bool = False) -> list[str]:
     """Names of the shipped presets, sorted: the paper's (``car/configs`` and the ablation rows), those beyond the
     paper (``beyond``: ``car/configs/beyond``) or the toy world's (``toy``)."""
     if toy:
-        return sorted(p.stem for p in _world_dirs()["toy"].glob("*.yaml"))
+        return sorted(p.stem for p in _plugin_dirs()["toy"].glob("*.yaml"))
     if beyond:
         return sorted(p.stem for p in BEYOND_DIR.glob("*.yaml"))
     return sorted({p.stem for p in CONFIG_DIR.glob("*.yaml")} | set(_ablation_cells()))
@@ -385,7 +385,7 @@ def load_config(name_or_path: str | Path, **overrides: Any) -> CaRConfig:
     elif (BEYOND_DIR / f"{name}.yaml").exists():
         cfg = _beyond(BEYOND_DIR / f"{name}.yaml")
     else:
-        folder = next((d for d in _world_dirs().values() if (d / f"{name}.yaml").exists()), None)
+        folder = next((d for d in _plugin_dirs().values() if (d / f"{name}.yaml").exists()), None)
         if folder is None:
             valid = list_configs() + list_configs(beyond=True) + list_configs(toy=True)
             raise ValueError(f"unknown config {name!r}; available: {', '.join(valid)}")

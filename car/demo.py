@@ -34,53 +34,49 @@ import numpy as np
 
 from car.image import ImageReadError, load_image, resize_to_working, save_labels, to_rgb_uint8, working_shape
 from car.photos import PHOTOS, credit_line, load_photo
+from car.world import KINDS, World, detect
 
 _INSTALL = 'the demo needs Gradio: pip install "car-book[demo]" (or pip install gradio)'
 
 NUM_TOY_SAMPLES = 3
 TOY_WORKING_SIZE = 64  # the toy CLIPs' training size: in the toy world a photo is seen as their 64-px scenes were
-WORLDS = ("auto", "toy", "random", "real")
 
 
 @dataclass(frozen=True)
-class DemoWorld:
-    """Where the demo's models come from: ``kind`` in toy / random / real, and the sentence the page shows."""
+class DemoSetup:
+    """What the page offers in one world: the world (:class:`car.world.World`), the sentence the page shows about
+    it, the presets on offer and the default one."""
 
-    kind: str
-    label: str
-    short: str
+    world: World
+    sentence: str
     presets: tuple[str, ...]
     default_preset: str
 
 
-def resolve_world(world: str = "auto") -> DemoWorld:
-    """The demo's world: ``auto`` = real CLIP when its weights are at hand (or ``CAR_RANDOM_WEIGHTS=1`` asks for
-    random weights), else the toy world.
+def demo_setup(world: str = "auto", device: str = "auto") -> DemoSetup:
+    """The demo in ``world`` (``auto``, or one of :data:`car.world.KINDS`): ``auto`` = real CLIP when its weights
+    are at hand (or ``CAR_RANDOM_WEIGHTS=1`` asks for random weights), else the toy world.
 
     Raises:
         ValueError: an unknown ``world`` (the valid ones are listed).
     """
     from car.config import list_configs
 
-    if world not in WORLDS:
-        raise ValueError(f"unknown demo world {world!r}; valid: {', '.join(WORLDS)}")
-    if world == "auto":
-        from car.world import detect
-
-        found = detect()
-        world = "random" if found.random else "real" if found.real else "toy"
-    if world == "toy":
+    if world not in ("auto", *KINDS):
+        raise ValueError(f"unknown demo world {world!r}; valid: auto, {', '.join(KINDS)}")
+    found = detect(device=device, kind=world)
+    if found.kind == "toy":
         presets = tuple(p for p in list_configs(toy=True) if p != "toy_video")
-        return DemoWorld("toy", "**Toy world** — the tiny CLIPs shipped with `car`, trained on synthetic scenes of "
+        return DemoSetup(found, "**Toy world** — the tiny CLIPs shipped with `car`, trained on synthetic scenes of "
                                 "coloured shapes (no real CLIP weights here). On photos their masks show the "
-                                "mechanics, not what CLIP would find.", "toy world", presets, "toy_voc")
+                                "mechanics, not what CLIP would find.", presets, "toy_voc")
     presets = tuple(list_configs())
-    if world == "random":
-        return DemoWorld("random", "**Real CLIP architectures with random weights: mechanics only** — ViT-B/16 "
-                                   "proposals and ViT-L/14 classifier, randomly initialised; the masks and scores "
-                                   "mean nothing.", "random weights: mechanics only", presets, "voc")
-    return DemoWorld("real", "**Real CLIP** — OpenAI ViT-B/16 proposals, ViT-L/14 classifier (the paper's "
-                             "models).", "real CLIP", presets, "voc")
+    if found.kind == "random":
+        return DemoSetup(found, "**Real CLIP architectures with random weights: mechanics only** — ViT-B/16 "
+                                "proposals and ViT-L/14 classifier, randomly initialised; the masks and scores "
+                                "mean nothing.", presets, "voc")
+    return DemoSetup(found, "**Real CLIP** — OpenAI ViT-B/16 proposals, ViT-L/14 classifier (the paper's "
+                            "models).", presets, "voc")
 
 
 # --------------------------------------------------------------------------- samples
@@ -119,10 +115,10 @@ PRESET_PROPOSER = "the preset's"
 class Segmenter:
     """Loads each model once and runs :class:`car.CaR` for the demo's callbacks."""
 
-    def __init__(self, world: DemoWorld, device: str = "auto", limits: "Limits | None" = None):
+    def __init__(self, setup: DemoSetup, device: str = "auto", limits: "Limits | None" = None):
         from car.devices import resolve_device
 
-        self.world, self.device, self.limits = world, resolve_device(device), limits or Limits()
+        self.setup, self.device, self.limits = setup, resolve_device(device), limits or Limits()
         self._bundles: dict[tuple[str, str | None], Any] = {}
 
     def _bundle(self, name: str, pretrained: str | None):
@@ -131,7 +127,7 @@ class Segmenter:
 
         key = (name, pretrained)
         if key not in self._bundles:
-            if self.world.kind == "random" and name not in TOY_MODELS:
+            if self.setup.world.kind == "random" and name not in TOY_MODELS:
                 import torch
 
                 torch.manual_seed(0)
@@ -177,7 +173,7 @@ class Segmenter:
             size += f", segmented at {w} x {h}"
         how = (f"CaR, proposals `{model.config.proposer}`, θ = {theta:.2f}; {len(steps)} steps" if method == "car"
                else f"{method} alone (one pass, no recurrence)")
-        status = (f"**{self.world.short}** · preset `{preset}`, {how}; {size}; in {seconds:.1f} s. "
+        status = (f"**{self.setup.world.label}** · preset `{preset}`, {how}; {size}; in {seconds:.1f} s. "
                   f"Kept: {', '.join(kept) or 'none'}.")
         return {"overlay": label_figure(view, view_labels, list(queries)), "rows": rows, "labels": result.labels,
                 "status": status}
@@ -272,7 +268,7 @@ def build_app(world: str = "auto", device: str = "auto", limits: Limits = Limits
     """The Gradio app (``gradio.Blocks``); serve it with :func:`launch` (or ``.queue().launch()``).
 
     Args:
-        world: auto, toy, random or real (see :func:`resolve_world`).
+        world: auto, toy, random or real (see :func:`demo_setup`).
         device: where the models run ("auto": CUDA when available).
         limits: what one request may ask (:class:`Limits`).
 
@@ -287,12 +283,12 @@ def build_app(world: str = "auto", device: str = "auto", limits: Limits = Limits
     from car.evaluate import METHODS
     from car.proposers import list_proposers
 
-    demo_world = resolve_world(world)
-    segmenter = Segmenter(demo_world, device, limits)
+    setup = demo_setup(world, device)
+    segmenter = Segmenter(setup, device, limits)
     store = LabelStore(limits.keep_labels)
     samples = Path(tempfile.mkdtemp(prefix="car-demo-samples-"))
-    default_theta = load_config(demo_world.default_preset).theta
-    default_size = TOY_WORKING_SIZE if demo_world.kind == "toy" else load_config(demo_world.default_preset).working_size
+    default_theta = load_config(setup.default_preset).theta
+    default_size = TOY_WORKING_SIZE if setup.world.kind == "toy" else load_config(setup.default_preset).working_size
 
     def failure(e: BaseException):
         return gr.Error(str(e).splitlines()[0] if str(e) else type(e).__name__, print_exception=False)
@@ -335,7 +331,7 @@ def build_app(world: str = "auto", device: str = "auto", limits: Limits = Limits
     with gr.Blocks(title="CaR: CLIP as RNN", delete_cache=(600, 3600)) as app:
         gr.Markdown("# CaR — CLIP as RNN\nSegment any text query with frozen CLIP models, no training "
                     "(Sun et al., CVPR 2024). Queries the classifier rejects are removed step by step.")
-        gr.Markdown(demo_world.label, elem_id="world")
+        gr.Markdown(setup.sentence, elem_id="world")
         with gr.Row():
             with gr.Column():
                 photo = gr.File(label=f"Photo (up to {limits.max_upload_mb:g} MB, {limits.max_pixels / 1e6:g} MP)",
@@ -347,7 +343,7 @@ def build_app(world: str = "auto", device: str = "auto", limits: Limits = Limits
                 queries = gr.Textbox(label=f"Queries, comma-separated (at most {limits.max_queries})",
                                      placeholder="cat, dog, Space Needle", elem_id="queries")
                 with gr.Row():
-                    preset = gr.Dropdown(choices=list(demo_world.presets), value=demo_world.default_preset,
+                    preset = gr.Dropdown(choices=list(setup.presets), value=setup.default_preset,
                                          label="Preset", elem_id="preset")
                     theta = gr.Slider(0.0, 1.0, value=default_theta, step=0.01, label="θ (remove a query when "
                                       "its score P ≤ θ)", elem_id="theta")
@@ -387,7 +383,7 @@ def launch(world: str = "auto", host: str | None = None, port: int | None = None
     """Build the app and :func:`serve` it (blocks until stopped unless ``prevent_thread_lock=True`` is passed).
 
     Args:
-        world: auto, toy, random or real (see :func:`resolve_world`).
+        world: auto, toy, random or real (see :func:`demo_setup`).
         host, port, share: see :func:`serve`.
         device: where the models run; limits: what one request may ask (:class:`Limits`).
         **kwargs: forwarded to ``gradio.Blocks.launch``.

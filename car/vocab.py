@@ -190,9 +190,9 @@ def background_queries(groups: Sequence[str], exclude: Sequence[str] = ()) -> li
     excluded = {q.strip().lower() for q in exclude}
     words: list[str] = []
     if any(g not in BACKGROUND_GROUPS for g in groups):
-        from car.plugins import register_worlds
+        from car.plugins import load_plugins
 
-        register_worlds()  # the toy world's groups
+        load_plugins()  # the toy world's groups
     for group in groups:
         if group not in BACKGROUND_GROUPS:
             raise ValueError(f"unknown background group {group!r}; valid: {', '.join(BACKGROUND_GROUPS)}")

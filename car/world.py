@@ -17,6 +17,8 @@ from types import SimpleNamespace
 from car.backbones import RANDOM_WEIGHTS_ENV, random_weights, weights_available
 
 RANDOM_LABEL = "real CLIP, random weights: mechanics only"
+#: The worlds by name: what ``--world`` takes (the CLI, the demo), besides "auto".
+KINDS = ("toy", "random", "real")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,11 @@ class World:
     random: bool
     label: str
     device: str = "cpu"
+
+    @property
+    def kind(self) -> str:
+        """``"real"``, ``"random"`` or ``"toy"`` (:data:`KINDS`)."""
+        return "random" if self.random else "real" if self.real else "toy"
 
     @property
     def gpu(self) -> bool:
@@ -75,12 +82,22 @@ class _Sizes(SimpleNamespace):
 
 
 def detect(models: tuple[str, ...] = ("ViT-B-16", "ViT-L-14"), pretrained: str = "openai",
-           device: str = "auto") -> World:
+           device: str = "auto", kind: str = "auto") -> World:
     """The world this process can run: real when every model's weights are at hand (or random weights are on),
-    on ``device`` (``"auto"``: CUDA when available, else the CPU)."""
+    on ``device`` (``"auto"``: CUDA when available, else the CPU). ``kind`` (one of :data:`KINDS`) asks for a
+    world by name instead (the toy world even where real weights are at hand).
+
+    Raises:
+        ValueError: an unknown ``kind``.
+    """
     from car.devices import resolve_device
 
+    if kind not in ("auto", *KINDS):
+        raise ValueError(f"unknown world {kind!r}; valid: auto, {', '.join(KINDS)}")
     where = resolve_device(device)
+    if kind != "auto":
+        return {"toy": World(False, False, "toy world", where), "random": World(True, True, RANDOM_LABEL, where),
+                "real": World(True, False, "real CLIP", where)}[kind]
     if random_weights():
         return World(True, True, RANDOM_LABEL, where)
     if all(weights_available(m, pretrained) for m in models):

@@ -42,15 +42,15 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 def test_the_app_builds_and_its_callback_segments_a_sample() -> None:
     _need("gradio", 'the demo extra is not installed (pip install "car-book[demo]")')
-    from car.demo import Segmenter, build_app, load_sample, resolve_world, sample_names
+    from car.demo import Segmenter, build_app, load_sample, demo_setup, sample_names
 
     assert build_app("toy") is not None
     assert "toy scene 1" in sample_names()
     image, queries, credit = load_sample("toy scene 1")
-    out = Segmenter(resolve_world("toy")).run(image, queries, "toy_voc", 0.6, 128)
+    out = Segmenter(demo_setup("toy")).run(image, queries, "toy_voc", 0.6, 128)
     assert out["labels"].shape == image.shape[:2] and out["rows"] and "toy world" in out["status"]
     with pytest.raises(ValueError, match="unknown demo world"):
-        resolve_world("moon")
+        demo_setup("moon")
 
 
 def test_space_entry_point_builds_the_app(monkeypatch) -> None:

@@ -58,3 +58,17 @@ def test_sizes_follow_the_device() -> None:
 def test_a_toy_model_loads_where_auto_says(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert car.load_clip("toy-b").device.type == "cpu"
+
+
+def test_a_world_asked_for_by_name_and_its_kind() -> None:
+    """``detect(kind=...)`` builds the named world whatever is at hand; ``kind`` reads it back; a typo is refused."""
+    import pytest
+
+    from car.world import KINDS
+
+    for kind in KINDS:
+        world = detect(kind=kind)
+        assert world.kind == kind and world.real == (kind != "toy") and world.random == (kind == "random")
+    assert detect().kind == "toy"  # this machine: no weights, random weights off
+    with pytest.raises(ValueError, match="unknown world 'moon'; valid: auto, toy, random, real"):
+        detect(kind="moon")

@@ -39,10 +39,10 @@ _ALIASES = {"voc21": "voc", "context60": "context", "pc59": "context59", "pc60":
 
 
 def list_datasets() -> list[str]:
-    """Registered dataset names, sorted (the worlds' splits included: :func:`car.plugins.register_worlds`)."""
-    from car.plugins import register_worlds
+    """Registered dataset names, sorted (the plug-ins' splits included: :func:`car.plugins.load_plugins`)."""
+    from car.plugins import load_plugins
 
-    register_worlds()
+    load_plugins()
     return sorted(_REGISTRY)
 
 
@@ -77,9 +77,9 @@ def get_dataset(name: str, root: str | Path | None, split: str | None = None, **
     """
     key = _ALIASES.get(name, name)
     if key not in _REGISTRY:
-        from car.plugins import register_worlds
+        from car.plugins import load_plugins
 
-        register_worlds()  # the toy world's splits
+        load_plugins()  # the toy world's splits
     if key not in _REGISTRY:
         raise ValueError(f"unknown dataset {name!r}; available: {', '.join(list_datasets())}")
     if root is None and key in _BUILTIN:

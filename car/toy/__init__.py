@@ -4,7 +4,7 @@ Importing it registers with the core the toy presets (:mod:`car.config`), the to
 per stuff family, Table 6's analogue; :mod:`car.vocab`), the toy splits (:mod:`car.data`) and the tiny CLIPs
 (:mod:`car.backbones`). ``import car``
 does not import it: the core's registries do, the first time they are asked for a name they lack
-(:func:`car.plugins.register_worlds`).
+(:func:`car.plugins.load_plugins`).
 """
 from pathlib import Path
 
