@@ -20,7 +20,7 @@ Taken from car (so the agreement tests cannot check them; the ledger cites the o
 dense CRF and its label rule (:func:`car.model.dense_masks`), the visual prompts (:mod:`car.prompts`), the box
 mask (``caa.box_mask`` = ``scoremap2bbox``), the transformer blocks and pooling (:mod:`car.backbones`), text
 encoding, the CAM-text rule (:func:`car.model.cam_texts`) and every hyper-parameter (one :class:`CaRConfig`).
-Each ``_official_*`` helper is named after the official function it mirrors, so the fidelity tests can check
+Each ``official_*`` helper is named after the official function it mirrors, so the fidelity tests can check
 car against them one rule at a time.
 """
 from __future__ import annotations
@@ -63,7 +63,7 @@ _OFFICIAL_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _OFFICIAL_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def _official_transform_resize(h: int, w: int):
+def official_transform_resize(h: int, w: int):
     """``_transform_resize`` (``modeling/model/utils.py:46-55``): PIL image → normalised float (3, h, w)."""
     from torchvision.transforms import Compose, InterpolationMode, Normalize, Resize, ToTensor
 
@@ -71,18 +71,18 @@ def _official_transform_resize(h: int, w: int):
                     ToTensor(), Normalize(_OFFICIAL_MEAN, _OFFICIAL_STD)])
 
 
-def _official_img_ms_and_flip(image: np.ndarray, patch_size: int = 16) -> torch.Tensor:
+def official_img_ms_and_flip(image: np.ndarray, patch_size: int = 16) -> torch.Tensor:
     """``img_ms_and_flip(ori_img, H, W, scales=[1.0])[0]`` (``utils.py:58-75``, called at ``clipcam.py:133``): the
     image as PIL, resized up to multiples of ``patch_size``. uint8 (H, W, 3) → float (1, 3, h, w)."""
     from PIL import Image
 
     ori_height, ori_width = image.shape[:2]
-    preprocess = _official_transform_resize(int(np.ceil(1.0 * int(ori_height) / patch_size) * patch_size),
+    preprocess = official_transform_resize(int(np.ceil(1.0 * int(ori_height) / patch_size) * patch_size),
                                             int(np.ceil(1.0 * int(ori_width) / patch_size) * patch_size))
     return preprocess(Image.fromarray(image))[None]
 
 
-def _official_clip_transform(n_px: int):
+def official_clip_transform(n_px: int):
     """CLIP's ``_transform(n_px)`` (``openai/CLIP`` ``clip/clip.py:79-86``, the ``semantic_preprocess`` of
     ``car.py:138-140``, applied at ``car.py:183-184``): PIL image → normalised float (3, n_px, n_px)."""
     from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize, ToTensor
@@ -91,7 +91,7 @@ def _official_clip_transform(n_px: int):
                     lambda im: im.convert("RGB"), ToTensor(), Normalize(_OFFICIAL_MEAN, _OFFICIAL_STD)])
 
 
-def _official_upsample_position_embedding(embed: torch.Tensor, new_size: tuple[int, int]) -> torch.Tensor:
+def official_upsample_position_embedding(embed: torch.Tensor, new_size: tuple[int, int]) -> torch.Tensor:
     """``upsample_position_embedding`` (``clip_wrapper.py:72-102``): bilinear resize of the patch positions, the
     class position kept, the whole rounded to fp16 (``:101``). float (1 + n0², E) → float16 (1 + h*w, E)."""
     first = embed[:1, :]
@@ -106,7 +106,7 @@ def _official_upsample_position_embedding(embed: torch.Tensor, new_size: tuple[i
     return torch.cat([first, embed], 0).half()
 
 
-def _official_embed(bundle: ClipBundle, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+def official_embed(bundle: ClipBundle, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
     """``CustomVisionTransformer.forward`` up to ``ln_pre`` (``clip_wrapper.py:173-189``) on normalised float
     (B, 3, h, w): tokens float (B, 1 + n, E) and the grid.
 
@@ -119,7 +119,7 @@ def _official_embed(bundle: ClipBundle, x: torch.Tensor) -> tuple[torch.Tensor, 
     grid = (x.shape[-2] // kernel, x.shape[-1] // kernel)
     pos = visual.positional_embedding
     if grid[0] * grid[1] + 1 != pos.shape[0] or grid[0] != grid[1]:
-        pos = _official_upsample_position_embedding(pos, grid)
+        pos = official_upsample_position_embedding(pos, grid)
     x = visual.conv1(x)
     x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)  # (B, n, E)
     zeros = torch.zeros(x.shape[0], 1, x.shape[-1], dtype=x.dtype, device=x.device)
@@ -147,13 +147,13 @@ def _trainable_head(bundle: ClipBundle) -> Iterator[None]:
             p.grad = None
 
 
-def _official_minmax(cam: np.ndarray) -> np.ndarray:
+def official_minmax(cam: np.ndarray) -> np.ndarray:
     """Official ``scale_cam_image`` without resize: (x − min) / (max + 1e-15)."""
     cam = cam - cam.min()
     return cam / (1e-15 + cam.max())
 
 
-def _official_query_cam(bundle: ClipBundle, feats: torch.Tensor, text: torch.Tensor, q: int,
+def official_query_cam(bundle: ClipBundle, feats: torch.Tensor, text: torch.Tensor, q: int,
                         grid: tuple[int, int], clock: StageClock) -> tuple[np.ndarray, torch.Tensor]:
     """One official ``CAM`` call: re-run block L with gradients, softmax over all texts, backward of query q.
 
@@ -175,12 +175,12 @@ def _official_query_cam(bundle: ClipBundle, feats: torch.Tensor, text: torch.Ten
         acts = ln1[0][0, 1:].detach().float().cpu().numpy()  # (n, C), CLS dropped (reshape_transform)
         grad = grads[0][0, 1:].float().cpu().numpy()  # (n, C)
         cam = np.maximum(acts @ grad.mean(0), 0).reshape(grid).astype(np.float32)  # ReLU(Σ_c α_c A_c)
-        cam = _official_minmax(_official_minmax(cam))  # per layer, then aggregate_multi_layers
+        cam = official_minmax(official_minmax(cam))  # per layer, then aggregate_multi_layers
     clock.count("cam_backwards")
     return cam, attn[0]
 
 
-def _official_caa(cam: np.ndarray, attn_maps: list[torch.Tensor], cfg: CaRConfig,
+def official_caa(cam: np.ndarray, attn_maps: list[torch.Tensor], cfg: CaRConfig,
                   size: tuple[int, int]) -> np.ndarray:
     """The official per-query refinement (clipcam.py): Sinkhorn + symmetrise + square, box mask, propagate,
     min–max, bilinear resize to the image. Returns float32 (H, W) in [0, 1]."""
@@ -197,23 +197,23 @@ def _official_caa(cam: np.ndarray, attn_maps: list[torch.Tensor], cfg: CaRConfig
     trans = (trans + trans.T) / 2
     trans = torch.linalg.matrix_power(trans, cfg.affinity_power)
     refined = ((trans * box) @ torch.from_numpy(cam).view(-1, 1)).reshape(h, w).numpy().astype(np.float32)
-    return cv2.resize(_official_minmax(refined), (size[1], size[0]))  # scale_cam_image(.., (W, H))
+    return cv2.resize(official_minmax(refined), (size[1], size[0]))  # scale_cam_image(.., (W, H))
 
 
-def _official_resize(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def official_resize(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``scale_cam_image([cam], (W, H))``: min–max, then bilinear resize; float32 (H, W) in [0, 1]."""
     import cv2
 
-    return cv2.resize(_official_minmax(cam), (size[1], size[0]))
+    return cv2.resize(official_minmax(cam), (size[1], size[0]))
 
 
-def _official_background_words(cfg: CaRConfig, queries: Sequence[str]) -> list[str]:
+def official_background_words(cfg: CaRConfig, queries: Sequence[str]) -> list[str]:
     """The official thing-pass (or single-pass) background words: every word of the config's groups (the 23 CLIP-ES
     words of every official config, none dropped); ``background_exclude: queries`` drops those equal to a query."""
     return background_queries(cfg.background, queries if cfg.background_exclude == "queries" else ())
 
 
-def _official_forward_clip(classifier: ClipBundle, cfg: CaRConfig, prompted: list[np.ndarray],
+def official_forward_clip(classifier: ClipBundle, cfg: CaRConfig, prompted: list[np.ndarray],
                            prompt_text: list, clock: StageClock) -> tuple[np.ndarray, torch.Tensor]:
     """Official ``get_mask_confidence`` + ``forward_clip`` → the diagonal P_ii, float32 (N,), and the classifier
     inputs float (N, 3, S, S) (CLIP's ``_transform`` of each prompted image).
@@ -229,7 +229,7 @@ def _official_forward_clip(classifier: ClipBundle, cfg: CaRConfig, prompted: lis
                          "reproduces CLIP's centre crop (classifier_crop='center')")
     stop = len(blocks(classifier)) - 1 if cfg.classifier_skip_last_block else None
     with clock("classifier"):
-        preprocess = _official_clip_transform(classifier.image_size)
+        preprocess = official_clip_transform(classifier.image_size)
         x = torch.stack([preprocess(Image.fromarray(p)) for p in prompted]).to(classifier.device)
 
     def single(texts: Sequence[str]) -> torch.Tensor:
@@ -237,7 +237,7 @@ def _official_forward_clip(classifier: ClipBundle, cfg: CaRConfig, prompted: lis
             text = encode_text(classifier, list(texts))  # (N, D)
         clock.count("text_encodings", len(texts))
         with clock("classifier"), torch.no_grad():
-            tokens, _ = _official_embed(classifier, x)
+            tokens, _ = official_embed(classifier, x)
             image = F.normalize(pool_and_project(classifier, run_blocks(classifier, tokens, 0, stop)).float(), dim=-1)
             p = torch.softmax(classifier.logit_scale * image @ text.T, -1)  # (N, N)
         clock.count("classifier_images", len(prompted))
@@ -250,7 +250,7 @@ def _official_forward_clip(classifier: ClipBundle, cfg: CaRConfig, prompted: lis
     return torch.diagonal(p).cpu().numpy().astype(np.float32), x
 
 
-def _official_prompt_text(cfg: CaRConfig, text: Sequence[str]) -> list:
+def official_prompt_text(cfg: CaRConfig, text: Sequence[str]) -> list:
     """``_forward_car``'s initial ``semantic_prompt_text``: the template lists, or (no templates) the flat list of
     canonical strings ``cam_text_template.format(t)``."""
     if cfg.templates == "canonical":
@@ -258,7 +258,7 @@ def _official_prompt_text(cfg: CaRConfig, text: Sequence[str]) -> list:
     return [[template.format(t) for t in text] for template in TEMPLATE_SETS[cfg.templates]]
 
 
-def _official_filter_texts(kept: list[int], clip_text: list[str], prompt_text: list,
+def official_filter_texts(kept: list[int], clip_text: list[str], prompt_text: list,
                            char_bug: bool) -> tuple[list[str], list]:
     """Official ``_filter_texts``: ``[[spt[i] for i in kept] for spt in semantic_prompt_text]``.
 
@@ -270,7 +270,7 @@ def _official_filter_texts(kept: list[int], clip_text: list[str], prompt_text: l
     return filtered, [prompt_text[i] for i in kept]
 
 
-def _official_proposals(proposal: ClipBundle, cfg: CaRConfig, image: np.ndarray, cam_text: Sequence[str],
+def official_proposals(proposal: ClipBundle, cfg: CaRConfig, image: np.ndarray, cam_text: Sequence[str],
                         background: torch.Tensor, clock: StageClock) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``get_mask_proposals``: one ``CLIPCAM`` call with every text (semantic) or one call per text (refer), each
     call re-running blocks 1..L−1; per query block L + one backward, the fallback without background queries, CAA.
@@ -284,9 +284,9 @@ def _official_proposals(proposal: ClipBundle, cfg: CaRConfig, image: np.ndarray,
     out, raw = [], []
     for texts in calls:
         with clock("cam_forward"), torch.no_grad():  # encode_image: blocks 1..L-1, every call
-            x = _official_img_ms_and_flip(image, cfg.proposal_size_multiple or proposal.patch_size)
+            x = official_img_ms_and_flip(image, cfg.proposal_size_multiple or proposal.patch_size)
             with cam_mod.capture_attention([b.attn for b in resblocks[:-1]]) as maps:
-                tokens, grid = _official_embed(proposal, x.to(proposal.device))
+                tokens, grid = official_embed(proposal, x.to(proposal.device))
                 feats = run_blocks(proposal, tokens, 0, len(resblocks) - 1)
         clock.count("cam_backbone_forwards")
         with clock("text"):  # zeroshot_classifier: one encode_text per query
@@ -294,21 +294,21 @@ def _official_proposals(proposal: ClipBundle, cfg: CaRConfig, image: np.ndarray,
         clock.count("text_encodings", len(texts))
         text = torch.cat([fg, background]) if len(background) else fg
         for q in range(len(texts)):
-            cam, last_attn = _official_query_cam(proposal, feats, text, q, grid, clock)
+            cam, last_attn = official_query_cam(proposal, feats, text, q, grid, clock)
             if cam.max() == 0 and len(background):  # fallback: foreground queries only
-                cam, last_attn = _official_query_cam(proposal, feats, fg, q, grid, clock)
+                cam, last_attn = official_query_cam(proposal, feats, fg, q, grid, clock)
             if q == 0:
                 attn_maps = [*maps, last_attn]
             raw.append(cam)
             with clock("caa"):
                 if cfg.proposer == "caa":
-                    out.append(_official_caa(cam, attn_maps, cfg, image.shape[:2]))
+                    out.append(official_caa(cam, attn_maps, cfg, image.shape[:2]))
                 else:  # plain grad-CAM (a config choice, e.g. the toy presets): min-max, resize to the image
-                    out.append(_official_resize(cam, image.shape[:2]))
+                    out.append(official_resize(cam, image.shape[:2]))
     return out, raw
 
 
-def _official_car_call(proposal: ClipBundle, classifier: ClipBundle, cfg: CaRConfig, image: np.ndarray,
+def official_car_call(proposal: ClipBundle, classifier: ClipBundle, cfg: CaRConfig, image: np.ndarray,
                        text: Sequence[str], background: torch.Tensor, prompt_kinds: Sequence[str],
                        schedule: Sequence[np.ndarray] | None, clock: StageClock):
     """One official ``CaR.forward`` (``_forward_car`` → ``_forward_stage``), then its dense CRF.
@@ -322,26 +322,26 @@ def _official_car_call(proposal: ClipBundle, classifier: ClipBundle, cfg: CaRCon
     """
     clip_text = [cfg.cam_template.format(t) for t in text]
     init_clip_text = list(clip_text)
-    prompt_text = _official_prompt_text(cfg, text)
+    prompt_text = official_prompt_text(cfg, text)
     idx = np.arange(len(text))
     num_positive_last, prev, steps = 0, None, []
     while True:
         t = len(steps)
         current = idx if schedule is None else np.asarray(schedule[t])
         cam_text = cam_texts(cfg, [text[i] for i in current], t)  # official: raw at stage 1, then cur_texts
-        proposals, raw = map(np.stack, _official_proposals(proposal, cfg, image, cam_text, background, clock))
+        proposals, raw = map(np.stack, official_proposals(proposal, cfg, image, cam_text, background, clock))
         with clock("prompts"):  # one prompted image at a time
             prompted = [prompts.apply(image, prompts.binarize(p, cfg.eta), prompt_kinds,
                                       thickness=cfg.prompt_thickness, blur_kernel=cfg.blur_kernel)
                         for p in proposals]
-        scores, cls_inputs = _official_forward_clip(classifier, cfg, prompted, prompt_text, clock)
+        scores, cls_inputs = official_forward_clip(classifier, cfg, prompted, prompt_text, clock)
         if schedule is None:
             kept = [i for i, s in enumerate(scores) if s > cfg.theta] or [int(np.argmax(scores))]
         else:
             nxt = schedule[t + 1] if t + 1 < len(schedule) else current
             kept = [int(np.flatnonzero(current == i)[0]) for i in nxt]
         cur_clip = [init_clip_text[i] for i in current]
-        _, prompt_text = _official_filter_texts(kept, cur_clip, prompt_text, cfg.refer_text_bug)
+        _, prompt_text = official_filter_texts(kept, cur_clip, prompt_text, cfg.refer_text_bug)
         if prev is not None and proposals.max() == 0:  # official: after the classifier, the last proposals —
             proposals = prev[:len(current)]  # the full previous list, zipped with the survivors (audit C1)
         steps.append({"indices": np.asarray(current), "proposals": proposals, "scores": scores, "raw_cams": raw,
@@ -360,7 +360,7 @@ def _official_car_call(proposal: ClipBundle, classifier: ClipBundle, cfg: CaRCon
     return steps, masks, final_scores
 
 
-def _official_assign_label(masks: np.ndarray, scores: np.ndarray, stuff_masks: np.ndarray | None = None,
+def official_assign_label(masks: np.ndarray, scores: np.ndarray, stuff_masks: np.ndarray | None = None,
                            stuff_scores: np.ndarray | None = None, id_mapping: Sequence[int] | None = None,
                            stuff_id_mapping: Sequence[int] | None = None) -> np.ndarray:
     """Official ``assign_label`` (evaluate.py): from 0, the stuff masks in ascending score order, then the thing
@@ -376,7 +376,7 @@ def _official_assign_label(masks: np.ndarray, scores: np.ndarray, stuff_masks: n
     return labels
 
 
-def _official_merge(masks: np.ndarray, scores: np.ndarray, size: tuple[int, int], threshold: float = 0.5
+def official_merge(masks: np.ndarray, scores: np.ndarray, size: tuple[int, int], threshold: float = 0.5
                     ) -> np.ndarray:
     """Official ``merge_masks_simple`` (utils/merge_mask.py): the score-weighted mean of a sample's masks resized
     to ``size`` = (H, W) and kept at ≥ 0.5; at ≤ 5 % of the image the union of every mask instead. bool (H, W)."""
@@ -391,27 +391,27 @@ def _official_merge(masks: np.ndarray, scores: np.ndarray, size: tuple[int, int]
     return merged
 
 
-def _official_gres_target(target_masks: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+def official_gres_target(target_masks: Sequence[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
     """Official ``GReferDataset.__getitem__``: ``getMaskByRef(ref)[0]``, the first target's mask (empty when the
     expression has no target). bool (H, W)."""
     return np.asarray(target_masks[0], bool) if len(target_masks) else np.zeros(shape, bool)
 
 
-def _official_refer_prediction(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image: np.ndarray,
+def official_refer_prediction(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image: np.ndarray,
                                sentences: Sequence[str], size: tuple[int, int] | None = None) -> np.ndarray:
     """One referring sample as the official ``evaluate`` scores it: ``inference_car`` (all sentences of the sample
     in one refer-mode call), then ``merge_masks_simple`` to the target size (default: the image's). bool (H, W)."""
     run = official_order(proposal, classifier, config.replace(mode="refer"), image, sentences)
     scores = np.zeros(len(sentences), np.float32)
     scores[run.steps[-1]["indices"]] = run.steps[-1]["scores"]
-    return _official_merge(run.masks, scores, size or image.shape[:2])
+    return official_merge(run.masks, scores, size or image.shape[:2])
 
 
-def _official_video(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, frames: Sequence[np.ndarray],
+def official_video(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, frames: Sequence[np.ndarray],
                     expression: str) -> list[np.ndarray]:
     """A referring video frame by frame (the official code has no video path; the paper's Ref-DAVIS numbers come
-    from per-frame referring CaR): :func:`_official_refer_prediction` on every frame with ``[expression]``."""
-    return [_official_refer_prediction(proposal, classifier, config, f, [expression]) for f in frames]
+    from per-frame referring CaR): :func:`official_refer_prediction` on every frame with ``[expression]``."""
+    return [official_refer_prediction(proposal, classifier, config, f, [expression]) for f in frames]
 
 
 def official_order(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image: np.ndarray,
@@ -463,14 +463,14 @@ def official_order(proposal: ClipBundle, classifier: ClipBundle, config: CaRConf
         raise ValueError("a fixed schedule covers a single pass; pass schedule=None for two passes")
     things, stuff_idx = np.flatnonzero(~is_stuff), np.flatnonzero(is_stuff)
     if two_pass:  # eval_semantic: the thing call, then set_bg_cls(thing names) + stuff prompts for the stuff call
-        thing_words, stuff_names = _official_background_words(cfg, queries), [queries[i] for i in stuff_idx]
+        thing_words, stuff_names = official_background_words(cfg, queries), [queries[i] for i in stuff_idx]
         if cfg.thing_background == "stuff":  # the stuff names alone (Supp. E's reading; not in the code)
             thing_words = stuff_names
         elif cfg.thing_background == "added":  # §4.1: the stuff names added to the words (not in the code)
             thing_words = thing_words + [w for w in stuff_names if w not in thing_words]
         passes = [(things, thing_words, cfg.prompts), (stuff_idx, [queries[i] for i in things], cfg.stuff_prompts)]
     else:
-        passes = [(np.arange(n), _official_background_words(cfg, queries), cfg.prompts)]
+        passes = [(np.arange(n), official_background_words(cfg, queries), cfg.prompts)]
     embedded = [encode_text(proposal, [cfg.cam_template.format(w) for w in words])  # at construction: untimed
                 if background is None or two_pass else background for _, words, _ in passes]
     start = time.perf_counter()
@@ -480,13 +480,13 @@ def official_order(proposal: ClipBundle, classifier: ClipBundle, config: CaRConf
     with _trainable_head(proposal):
         for (idx, _, kinds), bg in zip(passes, embedded):
             sub = [queries[i] for i in idx]
-            sub_steps, sub_masks, sub_scores = _official_car_call(proposal, classifier, cfg, image, sub, bg, kinds,
+            sub_steps, sub_masks, sub_scores = official_car_call(proposal, classifier, cfg, image, sub, bg, kinds,
                                                                   schedule, clock)
             steps += [dict(s, indices=idx[s["indices"]]) for s in sub_steps]
             masks[idx], scores[idx] = sub_masks, sub_scores
     if two_pass:  # assign_label with the passes' id mappings (here: the query indices)
-        labels = _official_assign_label(masks[things], scores[things], masks[stuff_idx], scores[stuff_idx],
+        labels = official_assign_label(masks[things], scores[things], masks[stuff_idx], scores[stuff_idx],
                                         things, stuff_idx) - 1
     else:
-        labels = _official_assign_label(masks, scores) - 1
+        labels = official_assign_label(masks, scores) - 1
     return _finish("official", clock, start, steps, masks, labels)

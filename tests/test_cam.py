@@ -9,7 +9,7 @@ from car import cam
 from car.backbones import blocks, embed_patches, encode_text, image_tensor, pool_and_project, run_blocks
 
 
-def _official_cams(bundle, image, text, background, scale, multiple=16):
+def official_cams(bundle, image, text, background, scale, multiple=16):
     """The official loop: per query, re-run block L with gradients and back-propagate one softmax score.
     ``multiple``: the input rounding (official ``img_ms_and_flip``: 16)."""
     x = image_tensor(bundle, image, multiple=multiple)
@@ -42,7 +42,7 @@ def test_batched_cached_gradcam_equals_the_official_per_query_backward(clip_tiny
     bg = encode_text(clip_tiny, ["a clean origami sky.", "a clean origami grass."])
     state = cam.encode_image(clip_tiny, rgb, size_multiple=None)
     ours = cam.gradcam(state, text, bg, 100.0)
-    ref = _official_cams(clip_tiny, rgb, text, bg, 100.0, multiple=None)
+    ref = official_cams(clip_tiny, rgb, text, bg, 100.0, multiple=None)
     assert ours.shape == (3, 5, 7)  # 40 x 56 rounded up to patch 8 → 5 x 7 grid
     assert torch.allclose(ours, ref, atol=1e-5)
     again = cam.gradcam(state, text, bg, 100.0)  # the cached graph survives repeated use
@@ -100,7 +100,7 @@ def test_every_gradient_chunk_gives_the_official_maps(clip_tiny, rgb) -> None:
     text = encode_text(clip_tiny, ["cat", "dog", "red square"])
     bg = encode_text(clip_tiny, ["a clean origami sky."])
     state = cam.encode_image(clip_tiny, rgb)
-    ref = _official_cams(clip_tiny, rgb, text, bg, 100.0)
+    ref = official_cams(clip_tiny, rgb, text, bg, 100.0)
     for chunk in (1, 2, 3, None):  # 1 = a loop of backwards; 2 = one batched VJP of 2 then 1; None = the budget
         scores = cam.target_probabilities(state, text, bg, 100.0)
         assert torch.allclose(cam.gradcam_from_scores(state, scores, chunk=chunk), ref, atol=1e-5), chunk

@@ -64,7 +64,7 @@ def test_thing_pass_keeps_every_background_word_even_a_query(clip_tiny) -> None:
     assert len(CaR(clip_tiny, config="context")._background(queries)) == 23  # official: none dropped
     paper = CaR(clip_tiny, config="context", background_exclude="queries")  # §3.2's literal reading
     assert len(paper._background(queries)) == 23 - 3
-    assert reference._official_background_words(load_config("context"), queries) == list(CLIPES_BACKGROUND)
+    assert reference.official_background_words(load_config("context"), queries) == list(CLIPES_BACKGROUND)
 
 
 # ------------------------------------------------------------------ D3: one template, one softmax
@@ -97,9 +97,9 @@ def test_refer_text_bug_indexes_characters_from_step_two(clip_tiny) -> None:
     assert bug.classifier_texts(queries, active, 1) == [["a", "c"]] * 3
     # the reference applies the official comprehension literally and gets the same lists
     flat = [f"a clean origami {q}." for q in queries]
-    _, official = reference._official_filter_texts([0, 2], flat, flat, char_bug=True)
+    _, official = reference.official_filter_texts([0, 2], flat, flat, char_bug=True)
     assert official == [["a", "c"]] * 3
-    assert reference._official_filter_texts([0, 2], flat, flat, char_bug=False)[1] == [flat[0], flat[2]]
+    assert reference.official_filter_texts([0, 2], flat, flat, char_bug=False)[1] == [flat[0], flat[2]]
     assert not load_config("refcoco").refer_text_bug and load_config("refcoco_official").refer_text_bug
 
 
@@ -126,8 +126,8 @@ def test_gres_ground_truth_rule_is_a_config_field() -> None:
     assert load_config("gres", gres_targets="union").reader_options() == {"targets": "union"}
     first, second = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
     first[0, 0], second[3, 3] = True, True
-    np.testing.assert_array_equal(reference._official_gres_target([first, second], (4, 4)), first)
-    assert not reference._official_gres_target([], (4, 4)).any()
+    np.testing.assert_array_equal(reference.official_gres_target([first, second], (4, 4)), first)
+    assert not reference.official_gres_target([], (4, 4)).any()
 
 
 # ------------------------------------------------------------------ D8: SAM built from the config
@@ -259,7 +259,7 @@ def test_car_and_the_official_order_agree_on_the_toy_world(family, toy_models) -
         from car.metrics import merge_ref_masks
 
         mine = merge_ref_masks(ours.masks, ours.scores, image.shape[:2])
-        theirs = reference._official_refer_prediction(bundle, toy_models[cfg.classifier_model], cfg, image, queries)
+        theirs = reference.official_refer_prediction(bundle, toy_models[cfg.classifier_model], cfg, image, queries)
         assert np.array_equal(mine, theirs)
 
 
@@ -276,7 +276,7 @@ def test_car_and_the_official_order_agree_on_a_toy_video(toy_models) -> None:
     for frame in frames:
         res = model(frame, [sample.expression])
         ours.append(merge_ref_masks(res.masks, res.scores, frame.shape[:2]))
-    ref = reference._official_video(toy_models[cfg.proposal_model], toy_models[cfg.classifier_model], cfg, frames,
+    ref = reference.official_video(toy_models[cfg.proposal_model], toy_models[cfg.classifier_model], cfg, frames,
                                 sample.expression)
     assert all(np.array_equal(a, b) for a, b in zip(ours, ref))
 
@@ -327,13 +327,13 @@ def test_official_resampling_is_the_released_code_bit_for_bit(b16, voc_image) ->
     f, g = b16
     for image in (voc_image, voc_image.transpose(1, 0, 2).copy(), voc_image[:213, :320]):
         cam_in = image_tensor(f, image, multiple=16)
-        assert torch.equal(cam_in, reference._official_img_ms_and_flip(image, 16))
+        assert torch.equal(cam_in, reference.official_img_ms_and_flip(image, 16))
         assert not torch.equal(cam_in, image_tensor(f, image, multiple=16, resample="float"))
         cls_in = cls_mod.preprocess(g, image[None])
-        assert torch.equal(cls_in, reference._official_clip_transform(224)(Image.fromarray(image))[None])
+        assert torch.equal(cls_in, reference.official_clip_transform(224)(Image.fromarray(image))[None])
         assert not torch.equal(cls_in, cls_mod.preprocess(g, image[None], resample="float"))
         grid = (cam_in.shape[-2] // 16, cam_in.shape[-1] // 16)
-        pos = reference._official_upsample_position_embedding(f.visual.positional_embedding, grid)
+        pos = reference.official_upsample_position_embedding(f.visual.positional_embedding, grid)
         assert pos.dtype == torch.float16 and torch.equal(positional_embedding(f, grid), pos.float())
     assert image_tensor(f, voc_image, multiple=16).shape[-2:] == (384, 512)
 

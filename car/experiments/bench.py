@@ -10,7 +10,7 @@ Three ways to run the same fixed two-step recurrence on the same image, queries 
   step one backward per query, every distinct text encoded once, one batched classifier forward per step.
 
 Each path reports exclusive seconds per stage (:data:`car.timing.STAGES`; the clock, memory probe and progress
-lines are :mod:`car.timing`; the plots are :func:`car.figures.plot_stages` / :func:`car.figures.plot_sweep`). ``python -m car bench`` (:func:`main`) runs the
+lines are :mod:`car.timing`; the plots are :func:`car.viz.plot_stages` / :func:`car.viz.plot_sweep`). ``python -m car bench`` (:func:`main`) runs the
 paths side by side, checks that the official order and car agree, and sweeps the number of queries and the image
 size. With no flags it times the toy world (about a minute): several images, the paths interleaved in rounds,
 medians (:func:`time_paths`), so the ratios hold between runs on a busy machine. ``--world real`` times the real
