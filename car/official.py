@@ -42,7 +42,7 @@ from car.config import CaRConfig
 from car.model import dense_masks
 from car.proposers import get_proposer
 from car.queries import cam_texts
-from car.timing import PathRun, StageClock, _finish
+from car.timing import PathRun, StageClock, finish_path
 from car.vocab import TEMPLATE_SETS, background_queries
 
 
@@ -489,4 +489,4 @@ def official_order(proposal: ClipBundle, classifier: ClipBundle, config: CaRConf
                                         things, stuff_idx) - 1
     else:
         labels = official_assign_label(masks, scores) - 1
-    return _finish("official", clock, start, steps, masks, labels)
+    return finish_path("official", clock, start, steps, masks, labels)

@@ -164,14 +164,18 @@ class PathRun:
         return out
 
 
-def _finish(name: str, clock: StageClock, start: float, steps, masks, labels) -> PathRun:
+def finish_path(name: str, clock: StageClock, start: float, steps, masks, labels) -> PathRun:
+    """Stop one path's clock (after the device has finished) → its :class:`PathRun`: total seconds since ``start``
+    (``time.perf_counter``), exclusive seconds per stage, the work counters, and the path's ``steps``, ``masks``
+    ((N, H, W) or None) and ``labels`` ((H, W) or None)."""
     clock._sync()
     total = time.perf_counter() - start
     return PathRun(name, total, clock.finish(total), dict(clock.counts), steps, masks, labels)
 
 
 # --------------------------------------------------------------------------- progress
-def _device_sync(device: torch.device) -> Callable[[], None] | None:
+def device_sync(device: torch.device) -> Callable[[], None] | None:
+    """A callable that waits for ``device`` (CUDA) before a clock reads, or None on the CPU."""
     return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
 
 

@@ -47,7 +47,7 @@ from car.official import official_order
 from car.proposers import get_proposer
 from car.queries import background_texts, cam_texts
 from car.results import write_json_atomic
-from car.timing import STAGES, PathRun, PeakMemory, Progress, StageClock, _device_sync, _finish, run_isolated
+from car.timing import STAGES, PathRun, PeakMemory, Progress, StageClock, device_sync, finish_path, run_isolated
 from car.vocab import TEMPLATE_SETS
 
 #: Default sweeps (number of queries; (H, W) image sizes per world).
@@ -159,12 +159,12 @@ def car_pipeline(model: CaR, image: np.ndarray, queries: Sequence[str], schedule
             steps = [{"indices": np.asarray(idx), "scores": np.zeros(len(idx), np.float32), "proposals":
                       model.propose(ctx.state, [queries[i] for i in idx], background, t)[1].numpy()}
                      for t, idx in enumerate(schedule)]
-            return _finish("car", clock, start, steps, None, None)
+            return finish_path("car", clock, start, steps, None, None)
         result = model.predict(queries, schedule=schedule)
     finally:
         model.clock = saved
     steps = [{"indices": s.indices, "proposals": s.proposals, "scores": s.scores} for s in result.steps]
-    return _finish("car", clock, start, steps, result.masks, result.labels)
+    return finish_path("car", clock, start, steps, result.masks, result.labels)
 
 
 # --------------------------------------------------------------------------- the floor
@@ -213,7 +213,7 @@ def floor(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image
         with clock("classifier"):
             cls_mod.encode_images(classifier, x_cls.expand(len(idx), -1, -1, -1), cfg.classifier_skip_last_block)
         clock.count("classifier_images", len(idx))
-    return _finish("floor", clock, start, [], None, None)
+    return finish_path("floor", clock, start, [], None, None)
 
 
 # --------------------------------------------------------------------------- agreement and gradients
@@ -308,7 +308,7 @@ class WorldRunner:
         return run
 
     def _run(self, path: str, image: np.ndarray, warm: bool) -> PathRun:
-        clock = StageClock(_device_sync(self.dev))
+        clock = StageClock(device_sync(self.dev))
         with self.autocast():
             if path == "official":
                 return official_order(self.proposal, self.classifier, self.cfg, image, self.queries, self.schedule,
@@ -588,7 +588,7 @@ def run_sweeps(world: str, path: str, proposal: ClipBundle, classifier: ClipBund
             image, qs = bench_image(world, size), bench_queries(world, n)
             schedule = fixed_schedule(n, steps)
             entry: dict[str, Any] = {"num_queries": n, "image_hw": list(image.shape[:2])}
-            clock = StageClock(_device_sync(proposal.device))
+            clock = StageClock(device_sync(proposal.device))
             if path == "car":
                 model = CaR(proposal, classifier, cfg)
                 t0 = time.perf_counter()
