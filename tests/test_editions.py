@@ -124,6 +124,32 @@ def test_lab_tests_rebind_no_name_of_their_chapter(chapter) -> None:
             assert not clash, f"{chapter} {cell.id}: rebinds {sorted(clash)}"
 
 
+def _imported(source: str) -> set[str]:
+    return {(a.asname or a.name).split(".")[0] if isinstance(n, ast.Import) else (a.asname or a.name)
+            for n in ast.walk(_tree(source)) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+
+
+def test_the_labs_notebook_imports_what_every_lab_chapter_imports() -> None:
+    """The labs run in one notebook under the first chapter's world cell: it must bind every name that the world
+    cell of each chapter with labs imports (a lab that uses ``torch`` fails where only the quickstart's imports are)."""
+    labs = editions.labs_notebook(PART_ONE)
+    header = _imported(labs.cells[2].source)
+    for chapter in PART_ONE:
+        nb = editions.read(chapter)
+        if any(editions.is_lab(c) for c in nb.cells):
+            missing = _imported(editions._world_cell(nb).source) - header
+            assert not missing, f"{chapter}: the labs notebook does not import {sorted(missing)}"
+    assert labs.cells[2].source.splitlines()[0] == "%matplotlib inline"
+    assert "car.chapter.setup(" in labs.cells[2].source
+
+
+def test_labs_world_source_merges_imports_on_a_hand_made_case() -> None:
+    first = "%matplotlib inline\nimport numpy as np\nfrom car import CaR\n\nworld = setup()"
+    merged = editions.labs_world_source(first, ["import torch\nimport os\nfrom car import load_clip, CaR"])
+    assert merged == ("%matplotlib inline\nimport os\n\nimport numpy as np\nimport torch\n\n"
+                      "from car import CaR, load_clip\n\nworld = setup()")
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_chapter_pauses_to_think_inside_a_section(chapter) -> None:
     nb = editions.read(chapter)

@@ -252,14 +252,16 @@ def labs_notebook(chapters: list[str]) -> nbformat.NotebookNode:
 
     The lab cells test themselves on their own inputs, so they run without the rest of their chapter.
     """
-    first = read(chapters[0])
-    code = [c for c in first.cells if c.cell_type == "code"]
+    notebooks = {chapter: read(chapter) for chapter in chapters}
+    with_labs = [nb for nb in notebooks.values() if any(is_lab(c) for c in nb.cells)]
+    first = notebooks[chapters[0]]
+    install, world = (copy.deepcopy(c) for c in [c for c in first.cells if c.cell_type == "code"][:2])
+    world.source = labs_world_source(world.source, [_world_cell(nb).source for nb in with_labs])
     cells = [nbformat.v4.new_markdown_cell(
         "# Part I labs\n\nThe autograded labs of Part I, each as in its chapter: write the function where the stub "
         "raises, then run its tests. The visible tests check hand-computable cases; the grader adds hidden tests "
-        "that compare your function with `car`."), copy.deepcopy(code[0]), copy.deepcopy(code[1])]
-    for chapter in chapters:
-        nb = read(chapter)
+        "that compare your function with `car`."), install, world]
+    for chapter, nb in notebooks.items():
         lab = [copy.deepcopy(c) for c in nb.cells if is_lab(c)]
         if lab:
             title = nb.cells[0].source.splitlines()[0].lstrip("# ")
@@ -268,6 +270,49 @@ def labs_notebook(chapters: list[str]) -> nbformat.NotebookNode:
     for i, cell in enumerate(out.cells):
         cell["id"] = f"lab-{i:02d}" if not is_lab(cell) else cell["id"]
     return out
+
+
+def _world_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A chapter's world cell: its second code cell (the first is the Colab install)."""
+    return [c for c in nb.cells if c.cell_type == "code"][1]
+
+
+def labs_world_source(first: str, worlds: list[str]) -> str:
+    """The labs notebook's world cell: ``first`` (the first chapter's world cell) with its imports replaced by
+    every import of ``worlds`` (the world cells of the chapters whose labs it gathers), so that each lab finds
+    the names its chapter imported (``from car import ...`` lines merged into one).
+
+    Lines of ``first`` that import nothing (magics, the set-up call) keep their order after the imports.
+    """
+    def imports(line: str) -> bool:
+        return line.startswith(("import ", "from "))
+
+    plain: dict[str, None] = {}
+    names: dict[str, dict[str, None]] = {}
+    for source in [first, *worlds]:
+        for line in filter(imports, source.splitlines()):
+            if line.startswith("from "):
+                module, _, what = line[len("from "):].partition(" import ")
+                names.setdefault(module, {}).update(dict.fromkeys(n.strip() for n in what.split(",")))
+            else:
+                plain[line] = None
+
+    def group(line: str) -> tuple[int, bool, str]:   # stdlib, third-party, car; "import" before "from"
+        top = line.split()[1].split(".")[0]
+        return (2 if top == "car" else 0 if top in sys.stdlib_module_names else 1), line.startswith("from"), line
+
+    lines = sorted([*plain, *(f"from {m} import {', '.join(sorted(n))}" for m, n in names.items())], key=group)
+    block: list[str] = []
+    for i, line in enumerate(lines):
+        if i and group(line)[0] != group(lines[i - 1])[0]:
+            block.append("")
+        block.append(line)
+    rest = [line for line in first.splitlines() if not imports(line)]
+    magics = [line for line in rest if line.startswith("%")]
+    body = [line for line in rest if not line.startswith("%")]
+    while body and not body[0].strip():
+        body.pop(0)
+    return "\n".join([*magics, *block, "", *body])
 
 
 def student_config(cfg: dict) -> dict:
