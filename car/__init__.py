@@ -5,10 +5,11 @@
     >>> result = model(image, ["red circle", "blue square"])
     >>> result.labels, result.masks, result.scores, result.steps
 
-Shape letters, the same in every module's docstrings and shape comments: ``N`` queries (and the proposals,
-masks and scores that go with them), ``K`` background queries, ``M`` other masks or images (prompted images,
-SAM masks), ``T`` templates, ``L`` blocks, ``n = h * w`` patch tokens on the ``(h, w)`` grid, ``H, W`` image
-size, ``E`` model width, ``D`` embedding size, ``C`` classes (label values; the CRF's background + ``N``).
+Shape letters, the same in every module's docstrings and shape comments: ``B`` a batch, ``N`` queries (and the
+proposals, masks and scores that go with them), ``K`` background queries, ``M`` other masks or images (prompted
+images, SAM masks), ``T`` templates, ``L`` blocks, ``n = h * w`` patch tokens on the ``(h, w)`` grid, ``H, W``
+image size, ``E`` model width, ``D`` embedding size, ``C`` classes (label values; the CRF's background + ``N``),
+``F`` frames of a video.
 """
 from car.backbones import ClipBundle, WeightsUnavailableError, load_clip
 from car.config import CaRConfig, list_configs, load_config

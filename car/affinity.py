@@ -90,12 +90,12 @@ def refine_with_affinity(cams: torch.Tensor, affinity: torch.Tensor, lam: float,
     Returns:
         float (N, h, w) in [0, 1].
     """
-    q, h, w = cams.shape
-    boxes = torch.from_numpy(np.stack([box_mask(c, lam) for c in cams]) if q else np.zeros((0, h, w), bool))
-    boxes = boxes.to(cams.device, cams.dtype).reshape(q, h * w)  # (N, n)
-    flat = cams.reshape(q, h * w)
+    N, h, w = cams.shape
+    boxes = torch.from_numpy(np.stack([box_mask(c, lam) for c in cams]) if N else np.zeros((0, h, w), bool))
+    boxes = boxes.to(cams.device, cams.dtype).reshape(N, h * w)  # (N, n)
+    flat = cams.reshape(N, h * w)
     refined = (flat @ affinity.T) * boxes if mask_output else (flat * boxes) @ affinity.T  # (N, n)
-    return minmax(refined.reshape(q, h, w))
+    return minmax(refined.reshape(N, h, w))
 
 
 def refine(cam: torch.Tensor, attn: torch.Tensor, lam: float, power: int = 2, rounds: int = 3) -> torch.Tensor:

@@ -337,14 +337,14 @@ def embed_patches(bundle: ClipBundle, x: torch.Tensor, resample: str = "official
         resample: the positional embedding's rule off the model's own grid (:func:`positional_embedding`).
 
     Returns:
-        tokens float (B, 1 + h*w, C) ready for the first block, and the grid (h, w).
+        tokens float (B, 1 + h*w, E) ready for the first block, and the grid (h, w).
     """
     visual = bundle.visual
     if not hasattr(visual, "conv1") or not hasattr(visual, "transformer"):
         raise ValueError(f"{bundle.name} is not a ViT CLIP; CaR's CAM needs a vision transformer")
-    x = visual.conv1(x)  # (B, C, h, w)
+    x = visual.conv1(x)  # (B, E, h, w)
     grid = (x.shape[2], x.shape[3])
-    x = x.flatten(2).transpose(1, 2)  # (B, h*w, C)
+    x = x.flatten(2).transpose(1, 2)  # (B, h*w, E)
     cls = visual.class_embedding.view(1, 1, -1).expand(x.shape[0], -1, -1).to(x.dtype)
     x = torch.cat([cls, x], 1) + positional_embedding(bundle, grid, resample).to(x.dtype)
     return visual.ln_pre(x), grid
@@ -356,14 +356,14 @@ def blocks(bundle: ClipBundle) -> torch.nn.ModuleList:
 
 
 def run_blocks(bundle: ClipBundle, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
-    """Run visual blocks ``start:stop`` on tokens float (B, 1 + n, C)."""
+    """Run visual blocks ``start:stop`` on tokens float (B, 1 + n, E)."""
     for block in list(blocks(bundle))[start:stop]:
         x = block(x)
     return x
 
 
 def pool_and_project(bundle: ClipBundle, x: torch.Tensor, pool: str | None = None) -> torch.Tensor:
-    """``ln_post`` + pooling + ``proj``: tokens (B, 1 + n, C) → embeddings (B, D), not normalised.
+    """``ln_post`` + pooling + ``proj``: tokens (B, 1 + n, E) → embeddings (B, D), not normalised.
 
     ``pool``: "cls" (token 0), "mean" (mean of patch tokens, CLS excluded) or None = the model's own pooling
     (``visual.pool_type``: "tok" → cls, "avg" → mean).

@@ -40,7 +40,7 @@ def capture_attention(modules: list[torch.nn.Module]) -> Iterator[list[torch.Ten
     forward hook stores them. The model's code is untouched and every handle is removed on exit.
 
     Yields:
-        a list that fills with one float (B, L, L) tensor per module call, in call order.
+        a list that fills with one float (B, 1 + n, 1 + n) tensor per module call, in call order.
     """
     maps: list[torch.Tensor] = []
     handles = []

@@ -228,8 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
     s.set_defaults(func=_segment)
 
+    from car.world import KINDS  # the worlds --world takes
+
     d = sub.add_parser("demo", help="serve the interactive Gradio demo (pip install \"car-book[demo]\")")
-    d.add_argument("--world", choices=["auto", "toy", "random", "real"], default="auto",
+    d.add_argument("--world", choices=["auto", *KINDS], default="auto",
                    help="auto: real CLIP when its weights are at hand, else the toy world; random: real "
                         "architectures with random weights (mechanics only)")
     d.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0 for every interface)")

@@ -19,7 +19,7 @@ no row repeats its base's file. The cells a preset reproduces are stored once, i
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 

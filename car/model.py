@@ -29,22 +29,18 @@ import torch
 from car import classifier as cls_mod
 from car import postprocess, prompts
 from car.backbones import ClipBundle, encode_text, load_clip
-from car.image import to_rgb_uint8
 from car.config import CaRConfig, load_config
-from car.image import resize_masks
+from car.image import resize_masks, to_rgb_uint8
 from car.peers.base import protocol_image
 from car.proposers import Proposer, make_proposer
 from car.queries import background_words, check_queries, thing_background_words
 from car.vocab import TEMPLATE_SETS
-
-
-#: The stages a clock sees, in pipeline order (``Clock`` and :mod:`car.experiments.bench`).
-STAGES = ("text", "cam_forward", "gradients", "caa", "prompts", "classifier", "crf")
+from car.work import CLASSIFIER_IMAGES, TEXT_ENCODINGS
 
 
 class Clock(Protocol):
-    """What :class:`CaR` reports its work to: ``clock(stage)`` wraps a stage, ``clock.count(key, n)`` counts work
-    (``text_encodings``, ``cam_backbone_forwards``, ``cam_backwards``, ``classifier_images``)."""
+    """What :class:`CaR` reports its work to: ``clock(stage)`` wraps a stage of ``car.work.STAGES``,
+    ``clock.count(key, n)`` counts work (a key of ``car.work.COUNTERS``)."""
 
     def __call__(self, stage: str) -> ContextManager: ...
 
@@ -210,7 +206,7 @@ class CaR:
         missing = [t for t in dict.fromkeys(texts) if (id(bundle), t) not in self._text_cache]
         if missing:
             self._warn_long(bundle, missing)
-            self.clock.count("text_encodings", len(missing))
+            self.clock.count(TEXT_ENCODINGS, len(missing))
             with self._stage("text"), self._autocast(bundle):
                 encoded = encode_text(bundle, missing).float()
             for t, e in zip(missing, encoded):
@@ -278,7 +274,7 @@ class CaR:
             texts = [[t.format(q) for q in queries] for t in TEMPLATE_SETS[cfg.templates]]
         flat = self.text_embeddings(self.classifier, [s for row in texts for s in row])
         text = flat.reshape(len(texts), len(queries), -1)  # (T, N, D): one text call for every template
-        self.clock.count("classifier_images", len(queries))
+        self.clock.count(CLASSIFIER_IMAGES, len(queries))
         with self._stage("classifier"):
             x = cls_mod.preprocess(self.classifier, prompted, cfg.classifier_crop, cfg.resample)
             with self._autocast(self.classifier):

@@ -44,6 +44,8 @@ from car.proposers import get_proposer
 from car.queries import cam_texts
 from car.timing import PathRun, StageClock, finish_path
 from car.vocab import TEMPLATE_SETS, background_queries
+from car.work import (CAM_BACKBONE_FORWARDS, CAM_BACKWARDS, CAM_BLOCK_L_FORWARDS, CLASSIFIER_IMAGES,
+                      TEXT_ENCODINGS)
 
 
 def _final_masks(cfg: CaRConfig, image: np.ndarray, steps: list[dict], n: int, clock: StageClock):
@@ -166,17 +168,17 @@ def official_query_cam(bundle: ClipBundle, feats: torch.Tensor, text: torch.Tens
             out = last(feats)
         image = F.normalize(pool_and_project(bundle, out, pool="mean"), dim=-1)  # (1, D), mean of patches
         probs = torch.softmax((bundle.model.logit_scale.exp() * image @ text.T).float(), -1)[0]  # (N + K,)
-    clock.count("cam_block_L_forwards")
+    clock.count(CAM_BLOCK_L_FORWARDS)
     with clock("gradients"):
         grads: list[torch.Tensor] = []
         ln1[0].register_hook(grads.append)  # pytorch-grad-cam's tensor hook on the target layer's output
         bundle.model.zero_grad()
         probs[q].backward(retain_graph=True)
-        acts = ln1[0][0, 1:].detach().float().cpu().numpy()  # (n, C), CLS dropped (reshape_transform)
-        grad = grads[0][0, 1:].float().cpu().numpy()  # (n, C)
+        acts = ln1[0][0, 1:].detach().float().cpu().numpy()  # (n, E), CLS dropped (reshape_transform)
+        grad = grads[0][0, 1:].float().cpu().numpy()  # (n, E)
         cam = np.maximum(acts @ grad.mean(0), 0).reshape(grid).astype(np.float32)  # ReLU(Σ_c α_c A_c)
         cam = official_minmax(official_minmax(cam))  # per layer, then aggregate_multi_layers
-    clock.count("cam_backwards")
+    clock.count(CAM_BACKWARDS)
     return cam, attn[0]
 
 
@@ -235,12 +237,12 @@ def official_forward_clip(classifier: ClipBundle, cfg: CaRConfig, prompted: list
     def single(texts: Sequence[str]) -> torch.Tensor:
         with clock("text"):
             text = encode_text(classifier, list(texts))  # (N, D)
-        clock.count("text_encodings", len(texts))
+        clock.count(TEXT_ENCODINGS, len(texts))
         with clock("classifier"), torch.no_grad():
             tokens, _ = official_embed(classifier, x)
             image = F.normalize(pool_and_project(classifier, run_blocks(classifier, tokens, 0, stop)).float(), dim=-1)
             p = torch.softmax(classifier.logit_scale * image @ text.T, -1)  # (N, N)
-        clock.count("classifier_images", len(prompted))
+        clock.count(CLASSIFIER_IMAGES, len(prompted))
         return p
 
     if isinstance(prompt_text[0], list):
@@ -288,10 +290,10 @@ def official_proposals(proposal: ClipBundle, cfg: CaRConfig, image: np.ndarray, 
             with cam_mod.capture_attention([b.attn for b in resblocks[:-1]]) as maps:
                 tokens, grid = official_embed(proposal, x.to(proposal.device))
                 feats = run_blocks(proposal, tokens, 0, len(resblocks) - 1)
-        clock.count("cam_backbone_forwards")
+        clock.count(CAM_BACKBONE_FORWARDS)
         with clock("text"):  # zeroshot_classifier: one encode_text per query
             fg = torch.cat([encode_text(proposal, [s]) for s in texts])
-        clock.count("text_encodings", len(texts))
+        clock.count(TEXT_ENCODINGS, len(texts))
         text = torch.cat([fg, background]) if len(background) else fg
         for q in range(len(texts)):
             cam, last_attn = official_query_cam(proposal, feats, text, q, grid, clock)
@@ -343,7 +345,7 @@ def official_car_call(proposal: ClipBundle, classifier: ClipBundle, cfg: CaRConf
         cur_clip = [init_clip_text[i] for i in current]
         _, prompt_text = official_filter_texts(kept, cur_clip, prompt_text, cfg.refer_text_bug)
         if prev is not None and proposals.max() == 0:  # official: after the classifier, the last proposals —
-            proposals = prev[:len(current)]  # the full previous list, zipped with the survivors (audit C1)
+            proposals = prev[:len(current)]  # the full previous list, zipped with the survivors
         steps.append({"indices": np.asarray(current), "proposals": proposals, "scores": scores, "raw_cams": raw,
                       "prompted": np.stack(prompted), "classifier_inputs": cls_inputs})
         prev = proposals

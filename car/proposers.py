@@ -32,6 +32,7 @@ from car import peers
 from car.backbones import ClipBundle
 from car.config import CaRConfig
 from car.queries import cam_texts, template_rows
+from car.work import CAM_BACKBONE_FORWARDS, CAM_BACKWARDS, CAM_BLOCK_L_FORWARDS
 
 
 class Host(Protocol):
@@ -119,8 +120,8 @@ class GradCAM(Proposer):
 
     def encode(self, image: np.ndarray) -> CamState:
         cfg, host = self.config, self.host
-        host.count("cam_backbone_forwards")
-        host.count("cam_block_L_forwards")
+        host.count(CAM_BACKBONE_FORWARDS)
+        host.count(CAM_BLOCK_L_FORWARDS)
         with host.stage("cam_forward"), host.autocast(self.bundle):
             state = cam_mod.encode_image(self.bundle, image, cfg.proposal_size_multiple, cfg.resample)
         if not self.uses_affinity:
@@ -131,7 +132,7 @@ class GradCAM(Proposer):
 
     def propose(self, state: CamState, text: torch.Tensor, background: torch.Tensor,
                 step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        self.host.count("cam_backwards", len(text))
+        self.host.count(CAM_BACKWARDS, len(text))
         with self.host.stage("gradients"):
             raw = cam_mod.gradcam(state.image, text, background, self.bundle.logit_scale, self.config.mode).float()
         with self.host.stage("caa"):
@@ -179,7 +180,7 @@ class DenseProposer(Proposer):
         cfg = self.config
         with self.host.stage("cam_forward"), self.host.autocast(self.bundle):
             feats = peers.dense_features(self.peer, self.bundle, image, cfg.slide_crop, cfg.slide_stride)
-        self.host.count("cam_backbone_forwards", len(feats.windows))
+        self.host.count(CAM_BACKBONE_FORWARDS, len(feats.windows))
         return DenseState(feats, image)
 
     def propose(self, state: DenseState, text: torch.Tensor, background: torch.Tensor,

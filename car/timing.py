@@ -1,8 +1,8 @@
 """The timing harness of :mod:`car.experiments.bench`: a stage clock, a peak-memory probe, progress lines, one timed run.
 
-:class:`StageClock` is what :class:`car.CaR` reports its stages to (``model.clock``; the stages are
-``car.model.STAGES``), and what the official-order reference (:mod:`car.official`) and the floor time themselves
-with.
+:class:`StageClock` is what :class:`car.CaR` reports its stages and its work to (``model.clock``; the stages are
+``car.work.STAGES``, the counters ``car.work.COUNTERS``), and what the official-order reference
+(:mod:`car.official`) and the floor time themselves with.
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from car.model import STAGES as MODEL_STAGES
+from car.work import STAGES as CAR_STAGES
 
-#: Stages every path reports (exclusive seconds): CaR's own (``car.model.STAGES``) and "other", the rest of the
+#: Stages every path reports (exclusive seconds): CaR's own (``car.work.STAGES``) and "other", the rest of the
 #: path's wall time.
-STAGES = MODEL_STAGES + ("other",)
+STAGES = CAR_STAGES + ("other",)
 
 
 # --------------------------------------------------------------------------- timing and memory

@@ -12,8 +12,9 @@ import torch
 import car.cam
 import car.model
 from car import CaR, load_config, official
-from car.experiments import bench
+from car.experiments import bench, bench_rows
 from car.vocab import TEMPLATE_SETS
+from car.work import COUNTERS
 
 QUERIES = ["cat", "dog", "sky", "red square", "tree"]
 ORIGINALS = {(m.__name__, a): getattr(m, a) for m, a in
@@ -91,6 +92,7 @@ def test_each_path_does_the_work_its_order_implies(runs, clip_tiny, cfg) -> None
     assert low.steps == [] and low.masks is None
     for run in (official, ours, low):
         assert set(run.stages) == set(bench.STAGES)
+        assert set(run.counts) <= set(COUNTERS), set(run.counts) - set(COUNTERS)  # every key is a named counter
         assert sum(run.stages.values()) == pytest.approx(run.total_s, rel=1e-6, abs=1e-9)
     warm = bench.floor(clip_tiny, clip_tiny, cfg, img, QUERIES, schedule, text=False)
     assert "text_encodings" not in warm.counts and low.counts["text_encodings"] > 0  # a warm vocabulary: no text
@@ -153,6 +155,51 @@ def test_main_writes_the_json_on_the_toy_world(tmp_path, capsys) -> None:
     assert "official" in captured.out and "wrote" in captured.out
     progress = [line for line in captured.err.splitlines() if line.startswith("[bench")]
     assert any("round 1/1" in line for line in progress) and "done in" in progress[-1]  # one line per stage
+
+
+# ------------------------------------------------------------------ the JSON as table rows
+def _run(total: dict[str, float], peak: dict[str, float] | None = None, queries: int = 5) -> dict:
+    """A hand-made world entry of a benchmark JSON: ``total`` seconds per path, stages all in "crf"."""
+    paths = {k: {"total_s": v, "stages": {"crf": v}, "counts": {"cam_backwards": queries},
+                 "peak_mb": (peak or {}).get(k), "warm": {"total_s": v / 2, "stages": {"crf": v / 2}}}
+             for k, v in total.items()}
+    return {"setup": {"num_queries": queries}, "paths": paths, "ratios": {"official_over_car": total["official"]
+                                                                          / total["car"]}}
+
+
+def test_table_rows_read_the_json_they_are_given() -> None:
+    run = _run({"official": 8.0, "car": 2.0, "floor": 1.0}, {"official": 300, "car": 100, "floor": 50})
+    counts = bench_rows.count_rows(run)
+    assert counts.headers == ("work per image", "official", "car", "floor")
+    assert [r.label for r in counts.rows] == list(COUNTERS.values())
+    by_label = {r.label: r.cells for r in counts.rows}
+    assert by_label[COUNTERS["cam_backwards"]] == (5, 5, 5) and by_label[COUNTERS["text_encodings"]] == (0, 0, 0)
+    assert list(counts.rows[0]) == [counts.rows[0].label, *counts.rows[0].cells]  # a row iterates as a table row
+    ratios = {r.label: r.cells[0] for r in bench_rows.ratio_rows(run).rows}
+    assert ratios["seconds: official / car / floor"] == "8.00 / 2.00 / 1.00"
+    assert ratios["peak memory MiB: official / car / floor"] == "300 / 100 / 50"
+    stages = bench_rows.stage_rows(run).rows
+    assert stages[2].label == "car (warm)" and stages[2].cells == ("1.00", ["crf 100 %"])
+    growth = bench_rows.growth_rows({5: run, 20: _run({"official": 32.0, "car": 4.0, "floor": 3.0},
+                                                      {"official": 900, "car": 150, "floor": 60}, 20)})
+    cells = {r.label: r.cells[0] for r in growth.rows}
+    assert growth.headers[1] == "5 → 20 queries"
+    assert cells["official order: seconds, 5 → 20 queries"] == "8.0 → 32.0  (4.0x)"
+    assert cells["car: peak MB, 5 → 20 queries"] == "100 → 150" and cells["official / car at 20 queries"] == "8.0x"
+
+
+def test_paper_rows_put_the_shipped_real_run_beside_the_paper() -> None:
+    from car import results
+    from car.paper import EFFICIENCY
+
+    assert [r.label for r in bench_rows.paper_rows(EFFICIENCY).rows][0] == "paper: CaR per image (no SAM)"
+    shipped = results.read_json(results.shipped("bench_real.json"))
+    real = shipped["worlds"]["real"]
+    rows = {r.label: r.cells for r in bench_rows.paper_rows(EFFICIENCY, real, shipped["meta"]).rows}
+    q = real["setup"]["num_queries"]
+    assert rows[f"this book: official order, {q} queries"][0] == f"{1000 * real['paths']['official']['total_s']:.0f} ms"
+    assert rows["paper: CaR per image (no SAM)"][0] == f"{EFFICIENCY['ms_per_image']} ms"
+    assert set(real["paths"]["official"]["counts"]) <= set(COUNTERS)  # the committed JSON counts named work
 
 
 # ------------------------------------------------------------------ interleaved rounds, medians, CLI defaults

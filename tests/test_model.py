@@ -202,7 +202,7 @@ def test_a_fixed_schedule_replaces_the_stop_rule(model, rgb) -> None:
 
 
 def test_the_clock_sees_every_stage_and_counts_the_work(model, rgb) -> None:
-    from car.model import STAGES
+    from car.work import STAGES
 
     clock = RecordingClock()
     model.clock = clock

@@ -2,7 +2,6 @@
 recurrence, a proposer added in one line, and the references that refuse what they do not implement."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

@@ -1,6 +1,6 @@
 """Sample records, errors, image/label IO and the three dataset base classes.
 
-Shape letters: ``H, W`` image height and width, ``T`` frames of a video.
+Shape letters (``car.__doc__``): ``H, W`` image height and width, ``F`` frames of a video.
 """
 from __future__ import annotations
 
@@ -57,8 +57,8 @@ class VideoSample:
     """One referring-video sample (one expression of one object of one video).
 
     Attributes:
-        frames: T uint8 (H, W, 3) RGB frames in time order.
-        masks: T bool (H, W) ground-truth masks of the referred object.
+        frames: F uint8 (H, W, 3) RGB frames in time order.
+        masks: F bool (H, W) ground-truth masks of the referred object.
         expression: the referring expression.
         name: ``<video>/<object id>/<annotation file tag>``.
     """
@@ -74,10 +74,10 @@ class VideoSetSample:
     """One Ref-DAVIS (video, expression set) under the unsupervised protocol (ReferFormer's practice).
 
     Attributes:
-        frames: T uint8 (H, W, 3) RGB frames in time order.
+        frames: F uint8 (H, W, 3) RGB frames in time order.
         expressions: one referring expression per object of the set, in object-id order.
         object_ids: the (semi-supervised) object ids the expressions were written for.
-        gt_labels: T int64 (H, W) label maps of ``Annotations_unsupervised`` (0 background, k object k,
+        gt_labels: F int64 (H, W) label maps of ``Annotations_unsupervised`` (0 background, k object k,
             255 void).
         expression_set: the set's tag (``annot1``, ``annot1_full_video``, ``annot2``, ``annot2_full_video``).
         name: ``<video>/<expression set>``.

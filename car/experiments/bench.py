@@ -9,8 +9,10 @@ Three ways to run the same fixed two-step recurrence on the same image, queries 
 * :func:`floor` — the bare unavoidable work, timed as bare operations: one forward of the CAM backbone, per
   step one backward per query, every distinct text encoded once, one batched classifier forward per step.
 
-Each path reports exclusive seconds per stage (:data:`car.timing.STAGES`; the clock, memory probe and progress
-lines are :mod:`car.timing`; the plots are :func:`car.viz.plot_stages` / :func:`car.viz.plot_sweep`). ``python -m car bench`` (:func:`main`) runs the
+Each path reports exclusive seconds per stage (:data:`car.timing.STAGES`) and counts its work
+(:data:`car.work.COUNTERS`); the clock, memory probe and progress lines are :mod:`car.timing`, the tables' rows
+:mod:`car.experiments.bench_rows`, the plots :func:`car.viz.plot_stages`, :func:`car.viz.plot_sweep` and
+:func:`car.viz.plot_growth`. :func:`benchmark` (keyword arguments; ``python -m car bench`` only parses them) runs the
 paths side by side, checks that the official order and car agree, and sweeps the number of queries and the image
 size. With no flags it times the toy world (about a minute): several images, the paths interleaved in rounds,
 medians (:func:`time_paths`), so the ratios hold between runs on a busy machine. ``--world real`` times the real
@@ -49,6 +51,8 @@ from car.queries import background_texts, cam_texts
 from car.results import write_json_atomic
 from car.timing import STAGES, PathRun, PeakMemory, Progress, StageClock, device_sync, finish_path, run_isolated
 from car.vocab import TEMPLATE_SETS
+from car.work import (CAM_BACKBONE_FORWARDS, CAM_BACKWARDS, CAM_BLOCK_L_FORWARDS, CLASSIFIER_IMAGES,
+                      TEXT_ENCODINGS)
 
 #: Default sweeps (number of queries; (H, W) image sizes per world).
 SWEEP_QUERIES = {"real": (5, 20, 80, 150), "toy": (5, 10, 20, 40)}
@@ -193,14 +197,14 @@ def floor(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image
         if text:
             fg_bg = encode_text(proposal, cam_strs + background_texts(cfg, queries))
             encode_text(classifier, cls_texts)
-            clock.count("text_encodings", len(fg_bg) + len(cls_texts))
+            clock.count(TEXT_ENCODINGS, len(fg_bg) + len(cls_texts))
         else:  # a warm vocabulary: any normalised embeddings will do for timing
             fg_bg = F.normalize(torch.randn(len(cam_strs) + len(background_texts(cfg, queries)),
                                             proposal.visual.output_dim, device=proposal.device), dim=-1)
     with clock("cam_forward"):
         state = cam_mod.encode_image(proposal, image)
-    clock.count("cam_backbone_forwards")
-    clock.count("cam_block_L_forwards")
+    clock.count(CAM_BACKBONE_FORWARDS)
+    clock.count(CAM_BLOCK_L_FORWARDS)
     n_bg = len(fg_bg) - len(cam_strs)
     for t, idx in enumerate(schedule):
         rows = [cam_strs.index(s) for s in cam_texts(cfg, [queries[i] for i in idx], t)]
@@ -209,10 +213,10 @@ def floor(proposal: ClipBundle, classifier: ClipBundle, config: CaRConfig, image
                                                   fg_bg[:0], proposal.logit_scale)
             for s in scores:
                 torch.autograd.grad(s, state.activation, retain_graph=True)
-        clock.count("cam_backwards", len(idx))
+        clock.count(CAM_BACKWARDS, len(idx))
         with clock("classifier"):
             cls_mod.encode_images(classifier, x_cls.expand(len(idx), -1, -1, -1), cfg.classifier_skip_last_block)
-        clock.count("classifier_images", len(idx))
+        clock.count(CLASSIFIER_IMAGES, len(idx))
     return finish_path("floor", clock, start, [], None, None)
 
 

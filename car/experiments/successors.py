@@ -25,6 +25,7 @@ import numpy as np
 from car import results
 from car.peers import list_peers
 from car.proposers import list_proposers
+from car.work import CAM_BACKBONE_FORWARDS, CAM_BACKWARDS, CLASSIFIER_IMAGES
 
 #: The toy splits of the table: the analogues of VOC-21, Pascal Context and ADE-150.
 TOY_SPLITS = ("toy_voc", "toy_context", "toy_ade")
@@ -201,9 +202,9 @@ def _cost_one(method: str, proposer: str | None, repeats: int, device: str) -> d
         cpu.append(time.process_time() - c0)
     if method == "car":
         counts = out.counts
-        passes = {"ViT-B/16 forwards": counts.get("cam_backbone_forwards", 0),
-                  "ViT-B/16 backwards": counts.get("cam_backwards", 0),
-                  "ViT-L/14 image forwards": counts.get("classifier_images", 0),
+        passes = {"ViT-B/16 forwards": counts.get(CAM_BACKBONE_FORWARDS, 0),
+                  "ViT-B/16 backwards": counts.get(CAM_BACKWARDS, 0),
+                  "ViT-L/14 image forwards": counts.get(CLASSIFIER_IMAGES, 0),
                   "steps": len(out.steps)}
     return {"method": method, "proposer": proposer, "label": label(method, proposer),
             "seconds_per_image": round(float(np.median(seconds)), 3), "cpu_s": round(float(np.median(cpu)), 3),

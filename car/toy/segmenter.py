@@ -53,7 +53,7 @@ class SegTrainConfig:
 
 
 class DenseHead(torch.nn.Module):
-    """Patch tokens (B, C, h, w) → embeddings (B, D, h, w): the frozen ``ln_post`` + ``proj`` of every token plus a
+    """Patch tokens (B, E, h, w) → embeddings (B, D, h, w): the frozen ``ln_post`` + ``proj`` of every token plus a
     trained 3 × 3 conv residual (zero-initialised, so training starts from the frozen dense features)."""
 
     def __init__(self, width: int, dim: int):
@@ -125,10 +125,10 @@ def _new_head(bundle: ClipBundle) -> DenseHead:
 
 
 def _frozen_tokens(bundle: ClipBundle, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frozen patch tokens (B, C, h, w) after the last block and their ``ln_post`` + ``proj`` (B, D, h, w)."""
+    """Frozen patch tokens (B, E, h, w) after the last block and their ``ln_post`` + ``proj`` (B, D, h, w)."""
     with torch.no_grad():
         tokens, (h, w) = embed_patches(bundle, torch.cat([image_tensor(bundle, im) for im in images]))
-        x = run_blocks(bundle, tokens)[:, 1:]  # (B, n, C)
+        x = run_blocks(bundle, tokens)[:, 1:]  # (B, n, E)
         frozen = bundle.visual.ln_post(x) @ bundle.visual.proj  # (B, n, D)
     as_grid = lambda t: t.transpose(1, 2).reshape(len(images), -1, h, w)  # noqa: E731
     return as_grid(x), as_grid(frozen)

@@ -1,5 +1,5 @@
 """Charts of the book: grouped bars, changes from a reference row, matrices, curves, the recurrence's query survival
-and the benchmark's stages and sweeps (matplotlib). Each returns the figure (or the axes it drew on); the caller
+and the benchmark's stages, sweeps and growth (matplotlib). Each returns the figure (or the axes it drew on); the caller
 shows it.
 """
 from __future__ import annotations
@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from car.viz.images import fit_suptitle
 
 
 def bar_chart(labels: Sequence[str], series: Mapping[str, Sequence[float | None]], ylabel: str = "mIoU",
@@ -295,3 +296,28 @@ def plot_sweep(world: dict[str, Any], kind: str = "queries", title: str = "", ax
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_growth(runs: dict[int, dict[str, Any]], paths: Sequence[tuple[str, str]], title: str = ""):
+    """Seconds per image and peak memory growth against the number of queries, one line per path.
+
+    Args:
+        runs: query count → one world's benchmark results (``results["worlds"][...]``) run at that count.
+        paths: (key of ``run["paths"]``, legend label) of each line.
+        title: the figure's title; say which world and hardware.
+    """
+    import matplotlib.pyplot as plt
+
+    n = sorted(runs)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for key, label in paths:
+        axes[0].plot(n, [runs[q]["paths"][key]["total_s"] for q in n], "o-", label=label)
+        axes[1].plot(n, [runs[q]["paths"][key]["peak_mb"] for q in n], "o-", label=label)
+    axes[0].set(xlabel="queries", ylabel="seconds per image", title="time, whole pipeline")
+    axes[1].set(xlabel="queries", ylabel="peak memory growth (MB)", title="peak memory")
+    for ax in axes:
+        ax.set_xticks(n)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fit_suptitle(fig)
+    return fig
