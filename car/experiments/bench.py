@@ -714,7 +714,8 @@ def benchmark(world: str = "toy", *, steps: int = 2, out: str | Path | None = No
     """Time each world (``python -m car bench``) and return the results dict; write it to ``out`` when given.
 
     Args:
-        world: toy | real | both.
+        world: toy | real | both; "real" is the real architectures (ViT-B/16 + ViT-L/14) with random weights,
+            whatever weights are at hand (timing does not depend on their values): car.world's "random" kind.
         steps: recurrence steps timed per path.
         out: JSON path written atomically (None: nothing written).
         queries, repeats, images, isolate, threads: per-world settings; None = :data:`WORLD_DEFAULTS`.
