@@ -255,7 +255,8 @@ def labs_notebook(chapters: list[str]) -> nbformat.NotebookNode:
     notebooks = {chapter: read(chapter) for chapter in chapters}
     with_labs = [nb for nb in notebooks.values() if any(is_lab(c) for c in nb.cells)]
     first = notebooks[chapters[0]]
-    install, world = (copy.deepcopy(c) for c in [c for c in first.cells if c.cell_type == "code"][:2])
+    install = copy.deepcopy(next(c for c in first.cells if c.cell_type == "code"))
+    world = copy.deepcopy(_world_cell(first))
     world.source = labs_world_source(world.source, [_world_cell(nb).source for nb in with_labs])
     cells = [nbformat.v4.new_markdown_cell(
         "# Part I labs\n\nThe autograded labs of Part I, each as in its chapter: write the function where the stub "
